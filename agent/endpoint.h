@@ -1,0 +1,22 @@
+/* Where the Step Functions (and STS) calls go, and which region they name. */
+#ifndef SFN_ENDPOINT_H
+#define SFN_ENDPOINT_H
+
+#include "../src/err.h"
+#include "../src/sys.h"
+#include "http.h"
+
+/* "https://states.<region>.amazonaws.com" (partition-aware, FIPS with
+ * AWS_USE_FIPS_ENDPOINT=true), or AWS_ENDPOINT_URL_<SERVICE>, then
+ * AWS_ENDPOINT_URL.  service is "states" (env suffix SFN) or "sts" (STS).
+ * Returns a malloc'd URL without trailing slash, or NULL with err set. */
+char *endpoint_resolve(const struct sys *sys, const char *service, const char *region, struct err *err);
+
+/* "amazonaws.com", "amazonaws.com.cn", "c2s.ic.gov", "sc2s.sgov.gov", ... */
+const char *partition_dns_suffix(const char *region);
+
+/* Splits an endpoint URL into the Host header value (host[:port], port kept
+ * only when not the scheme's default) and the path prefix.  0 or -1. */
+int endpoint_host(const char *url, char *host, size_t host_size);
+
+#endif

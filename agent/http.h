@@ -1,0 +1,69 @@
+/* One HTTP exchange at a time over a reused connection (libcurl underneath).
+ *
+ * The Step Functions client and the credential providers talk HTTP only
+ * through struct http, so unit tests can answer requests without a server
+ * (struct http_ops is the seam). */
+#ifndef SFN_HTTP_H
+#define SFN_HTTP_H
+
+#include "../src/buf.h"
+#include "../src/err.h"
+
+#include <stdbool.h>
+
+struct http_header {
+	const char *name;
+	const char *value;
+};
+
+struct http_request {
+	const char *method; /* "GET", "PUT", "POST" */
+	const char *url;
+	const struct http_header *headers;
+	size_t n_headers;
+	const char *body;
+	size_t body_len;
+	long timeout_ms;         /* the whole exchange */
+	long connect_timeout_ms; /* 0: same as timeout_ms */
+};
+
+enum http_failure {
+	HTTP_OK = 0,        /* a response arrived (any status) */
+	HTTP_CONNECT,       /* could not connect or resolve: the request was not sent */
+	HTTP_TIMEOUT,       /* timed out after connecting */
+	HTTP_BROKEN,        /* reset, empty reply, other transport error */
+	HTTP_TLS,           /* certificate or handshake refused: not retried */
+	HTTP_REFUSED_URL,   /* bad URL or a scheme we do not speak */
+};
+
+struct http_response {
+	enum http_failure failure;
+	long status;         /* 0 when no response arrived */
+	struct buf body;
+	char date[64];       /* the Date header, "" when absent */
+	bool maybe_sent;     /* the request may have reached the server */
+	char error[256];     /* transport error text, for logs */
+};
+
+struct http_ops {
+	int (*perform)(void *impl, const struct http_request *req, struct http_response *resp);
+	void (*free)(void *impl);
+};
+
+struct http {
+	const struct http_ops *ops;
+	void *impl;
+};
+
+/* The real client.  ca_file may be NULL (the usual locations, then the
+ * bundle built into the binary).  Proxies come from HTTPS_PROXY/NO_PROXY as
+ * libcurl reads them. */
+int http_curl_new(struct http *h, const char *ca_file, struct err *err);
+
+/* Runs one request; resp is reset first.  Returns 0 when resp is filled in
+ * (check resp->failure and resp->status), -1 only on misuse. */
+int http_perform(struct http *h, const struct http_request *req, struct http_response *resp);
+void http_response_free(struct http_response *resp);
+void http_free(struct http *h);
+
+#endif

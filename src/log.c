@@ -1,0 +1,114 @@
+#include "log.h"
+
+#include "buf.h"
+#include "json.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+static enum log_level max_level = LOG_INFO;
+static enum log_format format = LOG_TEXT;
+
+static const char *const level_names[] = { "error", "warn", "info", "debug" };
+
+void log_setup(enum log_level level, enum log_format fmt)
+{
+	max_level = level;
+	format = fmt;
+}
+
+bool log_enabled(enum log_level level)
+{
+	return level <= max_level;
+}
+
+int log_level_parse(const char *s)
+{
+	for (int i = 0; i < 4; i++)
+		if (strcmp(s, level_names[i]) == 0)
+			return i;
+	return -1;
+}
+
+int log_format_parse(const char *s)
+{
+	if (strcmp(s, "text") == 0)
+		return LOG_TEXT;
+	if (strcmp(s, "json") == 0)
+		return LOG_JSON;
+	return -1;
+}
+
+/* One write(2) per line, so lines from the agent and from the command's
+ * stderr (which the agent relays) never interleave mid-line. */
+static void emit(struct buf *line)
+{
+	buf_putc(line, '\n');
+	size_t off = 0;
+	while (off < line->len) {
+		ssize_t n = write(STDERR_FILENO, line->data + off, line->len - off);
+		if (n <= 0)
+			break;
+		off += (size_t)n;
+	}
+}
+
+static void begin(struct buf *line, enum log_level level)
+{
+	if (format == LOG_TEXT) {
+		buf_puts(line, "sfn-agent: ");
+		if (level <= LOG_WARN)
+			buf_printf(line, "%s: ", level_names[level]);
+		return;
+	}
+	struct timespec ts;
+	struct tm tm;
+	char stamp[40];
+	clock_gettime(CLOCK_REALTIME, &ts);
+	gmtime_r(&ts.tv_sec, &tm);
+	strftime(stamp, sizeof stamp, "%Y-%m-%dT%H:%M:%S", &tm);
+	buf_printf(line, "{\"time\":\"%s.%03ldZ\",\"level\":\"%s\",\"source\":\"sfn-agent\",", stamp,
+		   ts.tv_nsec / 1000000, level_names[level]);
+}
+
+void log_msg(enum log_level level, const char *fmt, ...)
+{
+	if (!log_enabled(level))
+		return;
+	struct buf line = BUF_INIT, msg = BUF_INIT;
+	va_list ap;
+	va_start(ap, fmt);
+	buf_vprintf(&msg, fmt, ap);
+	va_end(ap);
+	begin(&line, level);
+	if (format == LOG_TEXT) {
+		buf_append(&line, msg.data, msg.len);
+	} else {
+		buf_puts(&line, "\"msg\":");
+		json_append_string(&line, span_of(buf_cstr(&msg), msg.len));
+		buf_putc(&line, '}');
+	}
+	emit(&line);
+	buf_free(&line);
+	buf_free(&msg);
+}
+
+void log_raw_json(enum log_level level, const char *what, const char *json)
+{
+	if (!log_enabled(level))
+		return;
+	struct buf line = BUF_INIT;
+	begin(&line, level);
+	if (format == LOG_TEXT) {
+		buf_printf(&line, "%s: %s", what, json);
+	} else {
+		buf_puts(&line, "\"msg\":");
+		json_append_string(&line, span_str(what));
+		buf_printf(&line, ",\"report\":%s}", json);
+	}
+	emit(&line);
+	buf_free(&line);
+}

@@ -1,0 +1,43 @@
+/* What the command produced: SFN_OUTPUT, the trailing JSON of stdout, and the
+ * success output chosen from them by --output. */
+#ifndef SFN_OUTPUT_H
+#define SFN_OUTPUT_H
+
+#include "../src/buf.h"
+#include "../src/err.h"
+
+enum output_mode { OUTPUT_AUTO, OUTPUT_FILE, OUTPUT_STDOUT, OUTPUT_NONE };
+
+#define OUTPUT_MAX_BYTES 262144
+
+int output_mode_parse(const char *s); /* -1 if unknown */
+
+/* A file the command can write its result to, reachable by path in the
+ * command's environment even with a read-only root and no /tmp: a memfd seen
+ * through /proc/self/fd/N or /dev/fd/N, else a private temporary file.  The
+ * fd is inherited by the command (no close-on-exec). */
+struct outfile {
+	int fd;
+	char path[64];
+	char *tmp_path; /* for the fallback, to unlink; NULL for memfd */
+};
+
+int outfile_open(struct outfile *f, const char *name, struct err *err);
+/* Reads the whole file (at most max+1 bytes; more means too large). */
+int outfile_read(struct outfile *f, size_t max, struct buf *out, struct err *err);
+void outfile_close(struct outfile *f);
+
+/* The JSON at the end of stdout that begins at the start of a line, or a
+ * zero-length span when there is none.  `truncated` tells that the tail
+ * given is not the whole stream. */
+struct span output_trailing_json(struct span stdout_tail);
+
+enum output_verdict { OUTPUT_VALID = 0, OUTPUT_INVALID = -1 };
+
+/* Applies the --output rules and fills out with the compact JSON to send.
+ * OUTPUT_INVALID with err set (one sentence, e.g. "SFN_OUTPUT is not valid
+ * JSON: unexpected byte at offset 12") when the output breaks the rules. */
+enum output_verdict output_select(enum output_mode mode, const struct buf *file, const struct tail *stdout_tail,
+				  struct buf *out, struct err *err);
+
+#endif

@@ -1,0 +1,61 @@
+/* From a finished command to the one report: success with output, or
+ * failure with an error name and a cause. */
+#ifndef SFN_RESULT_H
+#define SFN_RESULT_H
+
+#include "../src/buf.h"
+#include "../src/err.h"
+#include "output.h"
+#include "supervise.h"
+
+#include <stdbool.h>
+
+#define ERROR_NAME_MAX 256
+#define CAUSE_MAX_BYTES 32768
+
+struct exit_code_map {
+	int code;
+	char *error;
+};
+
+struct result_policy {
+	enum output_mode output_mode;
+	const char *error_name; /* --error */
+	struct exit_code_map *map;
+	size_t n_map;
+	const int *success_codes;
+	size_t n_success;
+	const char *task_arn; /* from ECS metadata, or NULL */
+};
+
+/* Parses "3=RetryableError,4=BadInput".  -1 with err naming the bad entry. */
+int exit_code_map_parse(const char *s, struct exit_code_map **map, size_t *n, struct err *err);
+void exit_code_map_free(struct exit_code_map *map, size_t n);
+/* Parses "0,143".  -1 with err. */
+int success_codes_parse(const char *s, int **codes, size_t *n, struct err *err);
+/* Checks an error name: 1-256 characters.  -1 with err. */
+int error_name_validate(const char *name, const char *what, struct err *err);
+
+struct report {
+	bool success;
+	struct buf output;  /* compact JSON, when success */
+	char error[ERROR_NAME_MAX + 1];
+	struct buf cause;   /* compact JSON, <= CAUSE_MAX_BYTES, when failure */
+	int exit_status;    /* what the agent should exit with */
+};
+
+void report_free(struct report *r);
+
+/* Decides the report for a finished command. */
+void result_decide(const struct command_result *res, const struct result_policy *pol, struct report *out);
+
+/* The cause object: {"exitCode":..,"signal":..,"durationSeconds":..,
+ * "message":..,"stderrTail":..[,"taskArn":..]}, at most CAUSE_MAX_BYTES,
+ * cutting the front of stderr_tail when needed.  Exposed for unit tests. */
+void cause_build(struct buf *out, int exit_code, int term_signal, double duration_s, const char *message,
+		 struct span stderr_tail, const char *task_arn);
+
+/* "SIGKILL" etc., or NULL for an unknown number. */
+const char *signal_name(int sig);
+
+#endif

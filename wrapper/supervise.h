@@ -1,0 +1,77 @@
+/* Running the command: spawn it in its own process group, relay its output,
+ * forward signals, reap every child, enforce the timeout, and call back the
+ * run mode on a timer (heartbeats) -- all in one event loop, no threads.
+ *
+ * Nothing here knows about AWS.  The run mode hands in a tick callback; the
+ * wrapper hands back a struct command_result. */
+#ifndef SFN_SUPERVISE_H
+#define SFN_SUPERVISE_H
+
+#include "../src/buf.h"
+#include "../src/err.h"
+#include "../src/sys.h"
+
+#include <stdbool.h>
+#include <stdint.h>
+
+enum signal_target { TARGET_GROUP, TARGET_CHILD };
+
+enum stop_reason {
+	STOP_NONE = 0,
+	STOP_SIGNAL,     /* the agent got SIGTERM or SIGINT */
+	STOP_TIMEOUT,    /* --timeout elapsed */
+	STOP_TOKEN_LOST, /* the tick callback asked to stop the command */
+};
+
+struct supervise_tick {
+	void *ctx;
+	/* Called when the monotonic clock reaches next_ms.  Returns the next
+	 * time to be called (ms, monotonic) or -1 for never.  Sets *stop to ask
+	 * the wrapper to terminate the command (STOP_TOKEN_LOST). */
+	int64_t (*fn)(void *ctx, int64_t now_ms, bool *stop);
+	int64_t next_ms; /* first call; -1 for never */
+};
+
+struct supervise_config {
+	const struct sys *sys;
+	char *const *argv;
+	int64_t timeout_ms;  /* 0: none */
+	int64_t grace_ms;    /* SIGTERM -> SIGKILL */
+	enum signal_target signal_target;
+	struct supervise_tick tick;
+	size_t stdout_keep;  /* bytes of stdout tail to keep for the output */
+	size_t stderr_keep;  /* bytes of stderr tail to keep for the cause */
+};
+
+struct command_result {
+	bool started;        /* false: exec failed (exec_errno says why) */
+	int exec_errno;
+	int exit_code;       /* -1 when killed by a signal */
+	int term_signal;     /* 0 when it exited */
+	double duration_s;
+	enum stop_reason stop;
+	int stop_signal;     /* for STOP_SIGNAL: which one */
+	bool killed_by_agent; /* the signal that ended it came from the agent */
+	struct tail stdout_tail;
+	struct tail stderr_tail;
+	struct buf output_file; /* what the command wrote to SFN_OUTPUT */
+	struct buf report_mark; /* what `sfn-agent send-*` wrote to SFN_AGENT_REPORT_MARK */
+};
+
+void command_result_free(struct command_result *r);
+
+/* Blocks the signals the supervisor handles, so that none is lost between
+ * start-up and the event loop (call first thing in run mode).  Makes the
+ * agent a child subreaper when it is not PID 1. */
+int supervise_prepare(struct err *err);
+
+/* Checks for SIGTERM/SIGINT that arrived before the command was started
+ * (e.g. during the first heartbeat).  Returns the signal or 0. */
+int supervise_pending_stop(void);
+
+/* Runs argv to completion.  Returns 0 with result filled in (also when exec
+ * failed: result->started is false), -1 with err when the agent itself could
+ * not set things up (pipes, memfd, fork). */
+int supervise_run(const struct supervise_config *cfg, struct command_result *result, struct err *err);
+
+#endif
