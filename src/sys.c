@@ -1,4 +1,3 @@
-#define _GNU_SOURCE
 #include "sys.h"
 
 #include <errno.h>
@@ -38,6 +37,11 @@ static uint32_t real_random(void)
 	return (uint32_t)((state * 2685821657736338717ULL) >> 32);
 }
 
+static const char *real_getenv(const char *name)
+{
+	return getenv(name);
+}
+
 static void real_sleep_ms(int64_t ms)
 {
 	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000 };
@@ -45,7 +49,7 @@ static void real_sleep_ms(int64_t ms)
 		;
 }
 
-const struct sys sys_real = { getenv, real_mono_ms, real_wall_ms, real_random, real_sleep_ms };
+const struct sys sys_real = { real_getenv, real_mono_ms, real_wall_ms, real_random, real_sleep_ms };
 
 const char *sys_env(const struct sys *s, const char *name)
 {

@@ -1,0 +1,306 @@
+/* The run mode: where the two halves meet.  wrapper/ runs the command and
+ * says what happened; agent/ tells Step Functions.  The life of a run reads
+ * top to bottom in cmd_run(): parse, configure, check the token, first
+ * heartbeat, supervise, decide, report, exit. */
+#include "../agent/region.h"
+#include "../agent/sfn.h"
+#include "../wrapper/result.h"
+#include "../wrapper/supervise.h"
+#include "buf.h"
+#include "commands.h"
+#include "json.h"
+#include "log.h"
+#include "opts.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#define EXIT_AGENT 125
+#define FIRST_HEARTBEAT_BUDGET_MS 5000
+/* After a stop (SIGTERM/SIGINT) the report must fit in ECS's 30 s
+ * stopTimeout: 20 s of default grace leaves this much. */
+#define REPORT_AFTER_STOP_MS 8000
+/* One heartbeat may hold up the event loop (output relay, signal
+ * forwarding) for at most this long. */
+#define HEARTBEAT_CALL_MS 5000
+
+struct run {
+	struct run_options opt;
+	const struct sys *sys;
+	const char *token;     /* NULL: no token, nothing is sent */
+	char fp[16];           /* the token's fingerprint, for logs */
+	struct sfn_client *sfn;
+	char *task_arn;
+	bool token_lost;
+	int hb_failures;       /* consecutive transient heartbeat failures */
+};
+
+static int64_t jitter(const struct run *r, int64_t period)
+{
+	/* Up to 10% early, so that many agents started together drift apart
+	 * and no heartbeat is ever later than the period. */
+	int64_t span = period / 10;
+	return span > 0 ? period - (int64_t)(r->sys->random() % (uint64_t)span) : period;
+}
+
+static void log_refusal(const char *op, const struct sfn_reply *reply)
+{
+	char why[512];
+	log_error("%s refused: %s%s%s (%s)", op, reply->code[0] ? reply->code : "", reply->code[0] ? ": " : "",
+		  reply->message, sfn_explain(reply, op, why, sizeof why));
+}
+
+/* The heartbeat tick, called from the supervisor's event loop. */
+static int64_t heartbeat_tick(void *ctx, int64_t now, bool *stop)
+{
+	struct run *r = ctx;
+	struct sfn_reply reply = { 0 };
+	int64_t next = now + jitter(r, r->opt.heartbeat_ms);
+
+	if (sfn_send_heartbeat(r->sfn, r->token, now + HEARTBEAT_CALL_MS, &reply) == 0) {
+		log_debug("heartbeat sent for %s", r->fp);
+		r->hb_failures = 0;
+		goto out;
+	}
+	switch (reply.outcome) {
+	case SFN_TOKEN_DEAD:
+		r->token_lost = true;
+		log_refusal("SendTaskHeartbeat", &reply);
+		if (r->opt.on_token_lost == LOST_TERMINATE) {
+			log_info("the workflow no longer waits for this task: stopping the command, no result will be sent");
+			*stop = true;
+		} else {
+			log_info("the workflow no longer waits for this task: the command goes on (--on-token-lost continue)");
+		}
+		next = -1;
+		break;
+	case SFN_GAVE_UP: {
+		/* Try again sooner than the period, but never past the next
+		 * regular heartbeat. */
+		int64_t retry = now + ((int64_t)1000 << (r->hb_failures < 5 ? r->hb_failures : 5));
+		r->hb_failures++;
+		log_warn("heartbeat not delivered (%s); trying again", reply.message);
+		if (retry < next)
+			next = retry;
+		break;
+	}
+	default:
+		log_refusal("SendTaskHeartbeat", &reply);
+		break;
+	}
+out:
+	sfn_reply_free(&reply);
+	return next;
+}
+
+/* The first heartbeat, before the command starts: a dead token means the
+ * command must not run at all. */
+static int first_heartbeat(struct run *r)
+{
+	struct sfn_reply reply = { 0 };
+	int rc = 0;
+	if (sfn_send_heartbeat(r->sfn, r->token, r->sys->mono_ms() + FIRST_HEARTBEAT_BUDGET_MS, &reply) == 0) {
+		log_debug("first heartbeat accepted");
+		goto out;
+	}
+	switch (reply.outcome) {
+	case SFN_GAVE_UP:
+		log_warn("Step Functions could not be reached (%s); starting the command anyway and trying again "
+			 "in the background", reply.message);
+		break;
+	case SFN_TOKEN_DEAD:
+	case SFN_AUTH_FAILED:
+	case SFN_NO_CREDENTIALS:
+		log_refusal("SendTaskHeartbeat", &reply);
+		log_error("not starting the command: no result could ever be reported for this token");
+		rc = -1;
+		break;
+	default:
+		/* Access denied to heartbeats alone still lets the result through. */
+		log_refusal("SendTaskHeartbeat", &reply);
+		break;
+	}
+out:
+	sfn_reply_free(&reply);
+	return rc;
+}
+
+static void print_would_send(const struct report *rep)
+{
+	struct buf line = BUF_INIT;
+	bool full = log_enabled(LOG_DEBUG);
+	if (rep->success) {
+		buf_printf(&line, "{\"operation\":\"SendTaskSuccess\",\"outputBytes\":%zu", rep->output.len);
+		if (full)
+			buf_printf(&line, ",\"output\":%s", buf_cstr(&rep->output));
+	} else {
+		buf_puts(&line, "{\"operation\":\"SendTaskFailure\",\"error\":");
+		json_append_string(&line, span_str(rep->error));
+		buf_printf(&line, ",\"causeBytes\":%zu", rep->cause.len);
+		if (full)
+			buf_printf(&line, ",\"cause\":%s", buf_cstr(&rep->cause));
+	}
+	buf_putc(&line, '}');
+	log_raw_json(LOG_INFO, "no task token, so no result is sent; the report would be", line.data);
+	buf_free(&line);
+}
+
+/* The one final report.  Returns 0 when Step Functions has it (or most
+ * probably has it), -1 otherwise. */
+static int deliver(struct run *r, const struct report *rep, int64_t deadline)
+{
+	const char *op = rep->success ? "SendTaskSuccess" : "SendTaskFailure";
+	struct sfn_reply reply = { 0 };
+	int rc;
+
+	if (rep->success) {
+		log_info("reporting success for %s (%zu bytes of output)", r->fp, rep->output.len);
+		log_debug("output: %s", buf_cstr(&rep->output));
+		rc = sfn_send_success(r->sfn, r->token, buf_cstr(&rep->output), deadline, &reply);
+	} else {
+		log_info("reporting failure %s for %s", rep->error, r->fp);
+		log_debug("cause: %s", buf_cstr(&rep->cause));
+		rc = sfn_send_failure(r->sfn, r->token, rep->error, buf_cstr(&rep->cause), deadline, &reply);
+	}
+	if (rc == 0) {
+		log_info("%s delivered (%d attempt%s)", op, reply.attempts, reply.attempts == 1 ? "" : "s");
+	} else if (reply.outcome == SFN_TOKEN_DEAD && reply.maybe_delivered) {
+		/* An earlier attempt timed out after sending; the token being
+		 * spent now is the sign that it arrived. */
+		log_info("%s: an earlier attempt probably delivered it (Step Functions now answers %s for the token)",
+			 op, reply.code);
+		rc = 0;
+	} else if (reply.outcome == SFN_GAVE_UP) {
+		log_error("%s not delivered: %s; gave up after %d attempts", op, reply.message, reply.attempts);
+	} else {
+		log_refusal(op, &reply);
+	}
+	sfn_reply_free(&reply);
+	return rc;
+}
+
+static bool reported_by_command(const struct run *r, const struct command_result *res)
+{
+	return r->token && res->report_mark.len && strstr(buf_cstr(&res->report_mark), r->fp);
+}
+
+static int setup(struct run *r, int argc, char **argv)
+{
+	struct err err;
+	enum opts_status st = run_options_parse(argc, argv, r->sys, &r->opt, &err);
+	if (st == OPTS_EXIT)
+		return 1;
+	if (st == OPTS_ERROR) {
+		log_error("%s", err.msg);
+		return -1;
+	}
+	log_setup(r->opt.log_level, r->opt.log_format);
+
+	r->token = sys_env(r->sys, r->opt.token_env);
+	if (!r->token) {
+		if (r->opt.require_token) {
+			log_error("$%s is unset or empty and --require-token is set: pass the token in the task's "
+				  "ContainerOverrides (\"Value.$\": \"$$.Task.Token\")", r->opt.token_env);
+			return -1;
+		}
+		log_info("no task token in $%s: the command runs, and no result will be sent", r->opt.token_env);
+		return 0;
+	}
+	if (token_validate(r->token, &err) != 0) {
+		log_error("$%s: %s", r->opt.token_env, err.msg);
+		return -1;
+	}
+	token_fingerprint(r->token, r->fp);
+
+	struct sfn_client_config cfg = { .sys = r->sys };
+	r->sfn = sfn_client_new(&cfg, &err);
+	if (!r->sfn) {
+		log_error("%s", err.msg);
+		return -1;
+	}
+	if (sys_env(r->sys, "ECS_CONTAINER_METADATA_URI_V4"))
+		r->task_arn = ecs_task_arn(r->sys, NULL);
+	log_info("task %s: running %s (heartbeat %s, endpoint %s)", r->fp, r->opt.command[0],
+		 r->opt.heartbeat_ms ? "on" : "off", sfn_client_endpoint(r->sfn));
+	return 0;
+}
+
+int cmd_run(int argc, char **argv)
+{
+	struct run r = { .sys = &sys_real };
+	struct command_result res = { 0 };
+	struct report rep = { 0 };
+	struct err err;
+	int status = EXIT_AGENT;
+
+	/* Before anything else, so that no SIGTERM is lost before the loop. */
+	if (supervise_prepare(&err) != 0) {
+		log_error("%s", err.msg);
+		return EXIT_AGENT;
+	}
+	int s = setup(&r, argc, argv);
+	if (s != 0) {
+		status = s > 0 ? 0 : EXIT_AGENT;
+		goto out;
+	}
+	if (r.token && r.opt.heartbeat_ms && first_heartbeat(&r) != 0)
+		goto out;
+
+	struct supervise_config sc = {
+		.sys = r.sys,
+		.argv = r.opt.command,
+		.timeout_ms = r.opt.timeout_ms,
+		.grace_ms = r.opt.grace_ms,
+		.signal_target = r.opt.signal_target,
+		.tick = { &r, heartbeat_tick, -1 },
+		.stdout_keep = 1024 * 1024,
+		.stderr_keep = 64 * 1024,
+	};
+	if (r.token && r.opt.heartbeat_ms)
+		sc.tick.next_ms = r.sys->mono_ms() + jitter(&r, r.opt.heartbeat_ms);
+	if (supervise_run(&sc, &res, &err) != 0) {
+		log_error("%s", err.msg);
+		goto out;
+	}
+
+	struct result_policy pol = {
+		.output_mode = r.opt.output,
+		.error_name = r.opt.error_name,
+		.map = r.opt.map,
+		.n_map = r.opt.n_map,
+		.success_codes = r.opt.success_codes,
+		.n_success = r.opt.n_success,
+		.task_arn = r.task_arn,
+	};
+	result_decide(&res, &pol, &rep);
+	status = rep.exit_status;
+	if (!res.started)
+		log_info("the command could not be started");
+	else if (res.term_signal)
+		log_info("the command was killed by %s", signal_name(res.term_signal) ? signal_name(res.term_signal) : "a signal");
+	else
+		log_info("the command exited with status %d", res.exit_code);
+
+	if (!r.token) {
+		print_would_send(&rep);
+	} else if (r.token_lost && r.opt.on_token_lost == LOST_TERMINATE) {
+		log_info("not reporting: the workflow gave up on task %s", r.fp);
+	} else if (reported_by_command(&r, &res)) {
+		log_info("the command reported task %s itself; not reporting again", r.fp);
+	} else {
+		int64_t now = r.sys->mono_ms();
+		int64_t deadline = now + r.opt.report_timeout_ms;
+		if (res.stop == STOP_SIGNAL && now + REPORT_AFTER_STOP_MS < deadline)
+			deadline = now + REPORT_AFTER_STOP_MS;
+		if (deliver(&r, &rep, deadline) != 0 && rep.success)
+			status = 1;
+	}
+	log_info("exit status %d", status);
+out:
+	report_free(&rep);
+	command_result_free(&res);
+	sfn_client_free(r.sfn);
+	free(r.task_arn);
+	run_options_free(&r.opt);
+	return status;
+}

@@ -1,0 +1,295 @@
+#include "opts.h"
+
+#include "buf.h"
+
+#include <ctype.h>
+#include <getopt.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define MAX_SECONDS 31536000.0 /* a year: Step Functions' longest task */
+
+void run_usage(FILE *f)
+{
+	fputs("usage: sfn-agent [run] [OPTIONS] [--] COMMAND [ARG...]\n"
+	      "\n"
+	      "Runs COMMAND, relays its output, sends heartbeats, and reports exactly one\n"
+	      "result for the task token in $TASK_TOKEN (SendTaskSuccess or SendTaskFailure).\n"
+	      "Every option also reads an environment variable; the flag wins.\n"
+	      "\n"
+	      "  --token-env NAME        SFN_AGENT_TOKEN_ENV      variable holding the token [TASK_TOKEN]\n"
+	      "  --heartbeat SECONDS     SFN_AGENT_HEARTBEAT      heartbeat period, 0 = off [60]\n"
+	      "  --timeout SECONDS       SFN_AGENT_TIMEOUT        stop the command after this, 0 = none [0]\n"
+	      "  --grace SECONDS         SFN_AGENT_GRACE          SIGTERM to SIGKILL [20]\n"
+	      "  --output MODE           SFN_AGENT_OUTPUT         auto, file, stdout or none [auto]\n"
+	      "  --error NAME            SFN_AGENT_ERROR          error name on failure [ScriptFailed]\n"
+	      "  --exit-code-map LIST    SFN_AGENT_EXIT_CODE_MAP  e.g. 3=RetryableError,4=BadInput\n"
+	      "  --on-token-lost MODE    SFN_AGENT_ON_TOKEN_LOST  terminate or continue [terminate]\n"
+	      "  --success-codes LIST    SFN_AGENT_SUCCESS_CODES  exit statuses that mean success [0]\n"
+	      "  --signal-target T       SFN_AGENT_SIGNAL_TARGET  group or child [group]\n"
+	      "  --require-token         SFN_AGENT_REQUIRE_TOKEN=1  refuse to run without a token\n"
+	      "  --report-timeout SECONDS SFN_AGENT_REPORT_TIMEOUT how long the final report is retried [300]\n"
+	      "  --log-level LEVEL       SFN_AGENT_LOG_LEVEL      error, warn, info or debug [info]\n"
+	      "  --log-format FMT        SFN_AGENT_LOG_FORMAT     text or json [text]\n"
+	      "  -h, --help              this text\n"
+	      "      --version           the version\n"
+	      "\n"
+	      "Exit status: the command's (128+N for signal N); 1 when it succeeded but success\n"
+	      "could not be reported; 125 when the agent could not start; 126/127 when the\n"
+	      "command could not be executed / was not found.\n",
+	      f);
+}
+
+int64_t seconds_parse(const char *s)
+{
+	if (!s || !*s || isspace((unsigned char)*s) || *s == '-' || *s == '+')
+		return -1;
+	char *end;
+	double v = strtod(s, &end);
+	if (*end != '\0' || !isfinite(v) || v < 0 || v > MAX_SECONDS)
+		return -1;
+	/* Only plain decimals: strtod also takes hex and "inf". */
+	for (const char *p = s; *p; p++)
+		if (!isdigit((unsigned char)*p) && *p != '.')
+			return -1;
+	return (int64_t)llround(v * 1000.0);
+}
+
+enum opt_id {
+	O_TOKEN_ENV = 256, O_HEARTBEAT, O_TIMEOUT, O_GRACE, O_OUTPUT, O_ERROR, O_EXIT_CODE_MAP,
+	O_ON_TOKEN_LOST, O_SUCCESS_CODES, O_SIGNAL_TARGET, O_REQUIRE_TOKEN, O_REPORT_TIMEOUT,
+	O_LOG_LEVEL, O_LOG_FORMAT, O_VERSION,
+};
+
+/* Each option's flag, variable, and value: parsed the same way whether the
+ * value came from argv or the environment, so the error names the source. */
+struct setting {
+	int id;
+	const char *flag;
+	const char *env;
+	int has_arg;
+};
+
+static const struct setting settings[] = {
+	{ O_TOKEN_ENV, "token-env", "SFN_AGENT_TOKEN_ENV", 1 },
+	{ O_HEARTBEAT, "heartbeat", "SFN_AGENT_HEARTBEAT", 1 },
+	{ O_TIMEOUT, "timeout", "SFN_AGENT_TIMEOUT", 1 },
+	{ O_GRACE, "grace", "SFN_AGENT_GRACE", 1 },
+	{ O_OUTPUT, "output", "SFN_AGENT_OUTPUT", 1 },
+	{ O_ERROR, "error", "SFN_AGENT_ERROR", 1 },
+	{ O_EXIT_CODE_MAP, "exit-code-map", "SFN_AGENT_EXIT_CODE_MAP", 1 },
+	{ O_ON_TOKEN_LOST, "on-token-lost", "SFN_AGENT_ON_TOKEN_LOST", 1 },
+	{ O_SUCCESS_CODES, "success-codes", "SFN_AGENT_SUCCESS_CODES", 1 },
+	{ O_SIGNAL_TARGET, "signal-target", "SFN_AGENT_SIGNAL_TARGET", 1 },
+	{ O_REQUIRE_TOKEN, "require-token", "SFN_AGENT_REQUIRE_TOKEN", 0 },
+	{ O_REPORT_TIMEOUT, "report-timeout", "SFN_AGENT_REPORT_TIMEOUT", 1 },
+	{ O_LOG_LEVEL, "log-level", "SFN_AGENT_LOG_LEVEL", 1 },
+	{ O_LOG_FORMAT, "log-format", "SFN_AGENT_LOG_FORMAT", 1 },
+};
+#define N_SETTINGS (sizeof settings / sizeof settings[0])
+
+static bool valid_env_name(const char *s)
+{
+	if (!*s || isdigit((unsigned char)*s))
+		return false;
+	for (; *s; s++)
+		if (!isalnum((unsigned char)*s) && *s != '_')
+			return false;
+	return true;
+}
+
+static int bad(struct err *err, const struct setting *st, bool from_env, const char *value, const char *fix)
+{
+	if (from_env)
+		return err_set(err, "%s='%s' is not valid: %s", st->env, value, fix);
+	return err_set(err, "--%s '%s' is not valid: %s", st->flag, value, fix);
+}
+
+static int seconds_setting(int64_t *dst, const struct setting *st, bool from_env, const char *v, struct err *err)
+{
+	int64_t ms = seconds_parse(v);
+	if (ms < 0)
+		return bad(err, st, from_env, v, "give a number of seconds from 0 to 31536000, e.g. 60");
+	*dst = ms;
+	return 0;
+}
+
+static int apply(struct run_options *o, const struct setting *st, bool from_env, const char *v, struct err *err)
+{
+	int n;
+	switch (st->id) {
+	case O_TOKEN_ENV:
+		if (!valid_env_name(v))
+			return bad(err, st, from_env, v, "give an environment variable name such as TASK_TOKEN");
+		o->token_env = v;
+		return 0;
+	case O_HEARTBEAT:
+		return seconds_setting(&o->heartbeat_ms, st, from_env, v, err);
+	case O_TIMEOUT:
+		return seconds_setting(&o->timeout_ms, st, from_env, v, err);
+	case O_GRACE:
+		return seconds_setting(&o->grace_ms, st, from_env, v, err);
+	case O_REPORT_TIMEOUT:
+		if (seconds_setting(&o->report_timeout_ms, st, from_env, v, err) != 0)
+			return -1;
+		if (o->report_timeout_ms == 0)
+			return bad(err, st, from_env, v, "the final report needs at least some time, e.g. 300");
+		return 0;
+	case O_OUTPUT:
+		if ((n = output_mode_parse(v)) < 0)
+			return bad(err, st, from_env, v, "use auto, file, stdout or none");
+		o->output = (enum output_mode)n;
+		return 0;
+	case O_ERROR: {
+		struct err why;
+		if (error_name_validate(v, "error name", &why) != 0)
+			return bad(err, st, from_env, v, why.msg);
+		o->error_name = v;
+		return 0;
+	}
+	case O_EXIT_CODE_MAP: {
+		struct err why;
+		exit_code_map_free(o->map, o->n_map);
+		o->map = NULL, o->n_map = 0;
+		if (exit_code_map_parse(v, &o->map, &o->n_map, &why) != 0)
+			return bad(err, st, from_env, v, why.msg);
+		return 0;
+	}
+	case O_ON_TOKEN_LOST:
+		if (strcmp(v, "terminate") == 0)
+			o->on_token_lost = LOST_TERMINATE;
+		else if (strcmp(v, "continue") == 0)
+			o->on_token_lost = LOST_CONTINUE;
+		else
+			return bad(err, st, from_env, v, "use terminate or continue");
+		return 0;
+	case O_SUCCESS_CODES: {
+		struct err why;
+		free(o->success_codes);
+		o->success_codes = NULL, o->n_success = 0;
+		if (success_codes_parse(v, &o->success_codes, &o->n_success, &why) != 0)
+			return bad(err, st, from_env, v, why.msg);
+		return 0;
+	}
+	case O_SIGNAL_TARGET:
+		if (strcmp(v, "group") == 0)
+			o->signal_target = TARGET_GROUP;
+		else if (strcmp(v, "child") == 0)
+			o->signal_target = TARGET_CHILD;
+		else
+			return bad(err, st, from_env, v, "use group or child");
+		return 0;
+	case O_REQUIRE_TOKEN:
+		/* Only reached from the environment; the flag takes no value. */
+		if (strcmp(v, "1") == 0 || strcmp(v, "true") == 0)
+			o->require_token = true;
+		else if (strcmp(v, "0") == 0 || strcmp(v, "false") == 0)
+			o->require_token = false;
+		else
+			return bad(err, st, from_env, v, "use 1 (or true) to require a token, 0 (or false) not to");
+		return 0;
+	case O_LOG_LEVEL:
+		if ((n = log_level_parse(v)) < 0)
+			return bad(err, st, from_env, v, "use error, warn, info or debug");
+		o->log_level = (enum log_level)n;
+		return 0;
+	case O_LOG_FORMAT:
+		if ((n = log_format_parse(v)) < 0)
+			return bad(err, st, from_env, v, "use text or json");
+		o->log_format = (enum log_format)n;
+		return 0;
+	}
+	return err_set(err, "internal error: unknown option %d", st->id);
+}
+
+static const struct setting *setting_by_id(int id)
+{
+	for (size_t i = 0; i < N_SETTINGS; i++)
+		if (settings[i].id == id)
+			return &settings[i];
+	return NULL;
+}
+
+enum opts_status run_options_parse(int argc, char **argv, const struct sys *sys, struct run_options *o,
+				   struct err *err)
+{
+	static int success_zero[] = { 0 };
+	memset(o, 0, sizeof *o);
+	o->token_env = "TASK_TOKEN";
+	o->heartbeat_ms = 60000;
+	o->grace_ms = 20000;
+	o->report_timeout_ms = 300000;
+	o->output = OUTPUT_AUTO;
+	o->error_name = "ScriptFailed";
+	o->on_token_lost = LOST_TERMINATE;
+	o->signal_target = TARGET_GROUP;
+	o->log_level = LOG_INFO;
+	o->log_format = LOG_TEXT;
+
+	/* The environment first, so that flags override it. */
+	for (size_t i = 0; i < N_SETTINGS; i++) {
+		const char *v = sys_env(sys, settings[i].env);
+		if (v && apply(o, &settings[i], true, v, err) != 0)
+			goto fail;
+	}
+
+	struct option longopts[N_SETTINGS + 3];
+	for (size_t i = 0; i < N_SETTINGS; i++)
+		longopts[i] = (struct option){ settings[i].flag, settings[i].has_arg, NULL, settings[i].id };
+	longopts[N_SETTINGS] = (struct option){ "help", 0, NULL, 'h' };
+	longopts[N_SETTINGS + 1] = (struct option){ "version", 0, NULL, O_VERSION };
+	longopts[N_SETTINGS + 2] = (struct option){ NULL, 0, NULL, 0 };
+
+	/* '+': stop at the first non-option, which is the command; its own
+	 * arguments are never ours.  ':': we print the errors ourselves. */
+	optind = 0;
+	opterr = 0;
+	int c;
+	while ((c = getopt_long(argc, argv, "+:h", longopts, NULL)) != -1) {
+		if (c == 'h') {
+			run_usage(stdout);
+			return OPTS_EXIT;
+		}
+		if (c == O_VERSION) {
+			printf("sfn-agent %s\n", SFN_AGENT_VERSION);
+			return OPTS_EXIT;
+		}
+		if (c == ':') {
+			err_set(err, "%s needs a value: see sfn-agent --help", argv[optind - 1]);
+			goto fail;
+		}
+		if (c == '?') {
+			err_set(err, "unknown option %s: see sfn-agent --help (put the command after --)",
+				argv[optind - 1]);
+			goto fail;
+		}
+		const struct setting *st = setting_by_id(c);
+		if (st->id == O_REQUIRE_TOKEN)
+			o->require_token = true;
+		else if (apply(o, st, false, optarg, err) != 0)
+			goto fail;
+	}
+	if (optind >= argc) {
+		err_set(err, "no command to run: put it after the options, e.g. sfn-agent -- /app/job.sh");
+		goto fail;
+	}
+	o->command = argv + optind;
+	if (!o->success_codes) {
+		o->success_codes = xmalloc(sizeof success_zero);
+		memcpy(o->success_codes, success_zero, sizeof success_zero);
+		o->n_success = 1;
+	}
+	return OPTS_RUN;
+fail:
+	run_options_free(o);
+	return OPTS_ERROR;
+}
+
+void run_options_free(struct run_options *o)
+{
+	exit_code_map_free(o->map, o->n_map);
+	free(o->success_codes);
+	o->map = NULL, o->n_map = 0;
+	o->success_codes = NULL, o->n_success = 0;
+}
