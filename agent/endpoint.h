@@ -15,8 +15,12 @@ char *endpoint_resolve(const struct sys *sys, const char *service, const char *r
 /* "amazonaws.com", "amazonaws.com.cn", "c2s.ic.gov", "sc2s.sgov.gov", ... */
 const char *partition_dns_suffix(const char *region);
 
-/* Splits an endpoint URL into the Host header value (host[:port], port kept
- * only when not the scheme's default) and the path prefix.  0 or -1. */
+/* The Host header value of an endpoint URL (host[:port], lower case, port
+ * kept only when not the scheme's default, user info dropped).  0 or -1. */
 int endpoint_host(const char *url, char *host, size_t host_size);
+
+/* The path prefix of an endpoint URL ("" for none): requests go to
+ * <prefix>/ and are signed with that path. */
+const char *endpoint_path(const char *url);
 
 #endif
