@@ -8,6 +8,7 @@
 
 #include "../src/buf.h"
 #include "../src/err.h"
+#include "../src/sys.h"
 
 #include <stdbool.h>
 
@@ -59,6 +60,16 @@ struct http {
  * bundle built into the binary).  Proxies come from HTTPS_PROXY/NO_PROXY as
  * libcurl reads them. */
 int http_curl_new(struct http *h, const char *ca_file, struct err *err);
+
+/* The CA file to verify servers with: AWS_CA_BUNDLE, then SSL_CERT_FILE,
+ * then the first of the usual system bundles that exists; NULL when none
+ * does (http_curl_new then uses the bundle built into the binary, if any). */
+const char *ca_file_resolve(const struct sys *sys);
+
+/* A PEM bundle linked into the binary (the static build provides it; weak,
+ * so the dynamic build links without).  Used only when no CA file exists. */
+extern const char sfn_builtin_ca_bundle[] __attribute__((weak));
+extern const unsigned long sfn_builtin_ca_bundle_len __attribute__((weak));
 
 /* Runs one request; resp is reset first.  Returns 0 when resp is filled in
  * (check resp->failure and resp->status), -1 only on misuse. */
