@@ -16,6 +16,8 @@
  * as it was). */
 #define JSON_MAX_DEPTH 512
 int json_compact(struct span in, struct buf *out, size_t *err_offset);
+/* The same check without output. */
+int json_validate(struct span in, size_t *err_offset);
 
 /* Appends s as a JSON string literal (quotes included).  Invalid UTF-8 bytes
  * become U+FFFD; control characters are escaped. */
