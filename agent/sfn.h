@@ -33,7 +33,8 @@ struct sfn_reply {
 	char message[512];    /* error message or transport error */
 	int attempts;
 	/* An earlier attempt failed after the request may have reached Step
-	 * Functions (timeout or broken connection after sending). */
+	 * Functions (timeout or broken connection after sending, or a 5xx other
+	 * than 503). */
 	bool maybe_delivered;
 	struct buf body;      /* response body when outcome == SFN_OK */
 };
@@ -53,7 +54,9 @@ struct sfn_client_config {
  * fetched lazily, on the first call).  NULL with err set when the
  * configuration is unusable (no region, bad endpoint URL). */
 struct sfn_client *sfn_client_new(const struct sfn_client_config *cfg, struct err *err);
-/* Same, with an HTTP implementation of the caller's (unit tests). */
+/* Same, with an HTTP implementation of the caller's (unit tests).  The
+ * client owns http from here on (http_free at sfn_client_free, or at once
+ * when this fails). */
 struct sfn_client *sfn_client_new_with_http(const struct sfn_client_config *cfg, struct http http,
 					    struct err *err);
 void sfn_client_free(struct sfn_client *c);
@@ -79,8 +82,8 @@ int sfn_send_heartbeat(struct sfn_client *c, const char *token, int64_t deadline
  * states:SendTaskFailure and states:SendTaskHeartbeat". */
 const char *sfn_explain(const struct sfn_reply *r, const char *operation, char *out, size_t size);
 
-/* A short fingerprint of a task token for logs: "…" + last 8 characters
- * of a SHA-256 in hex, e.g. "tok:1a2b3c4d".  out must hold 16 bytes. */
+/* A short fingerprint of a task token for logs: "tok:" + the first 8 hex
+ * digits of its SHA-256, e.g. "tok:1a2b3c4d".  out must hold 16 bytes. */
 void token_fingerprint(const char *token, char out[16]);
 
 /* Checks a token against the limits: 1–2,048 printable ASCII characters.
