@@ -9,6 +9,10 @@
 enum output_mode { OUTPUT_AUTO, OUTPUT_FILE, OUTPUT_STDOUT, OUTPUT_NONE };
 
 #define OUTPUT_MAX_BYTES 262144
+/* How much of SFN_OUTPUT (and of stdout's tail) is worth reading: more than
+ * the limit, so that a pretty-printed result that compacts under the limit is
+ * still accepted. */
+#define OUTPUT_READ_MAX (16 * OUTPUT_MAX_BYTES)
 
 int output_mode_parse(const char *s); /* -1 if unknown */
 
@@ -18,7 +22,7 @@ int output_mode_parse(const char *s); /* -1 if unknown */
  * fd is inherited by the command (no close-on-exec). */
 struct outfile {
 	int fd;
-	char path[64];
+	char path[4096]; /* what the command gets in its environment */
 	char *tmp_path; /* for the fallback, to unlink; NULL for memfd */
 };
 
