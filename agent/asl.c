@@ -1,0 +1,368 @@
+#include "asl.h"
+
+#include "../src/buf.h"
+
+#include <cjson/cJSON.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+const char *const asl_agent_errors[] = { "ScriptFailed", "ScriptTimedOut", "OutputInvalid", "ExecFailed",
+					 "ContainerStopped" };
+const size_t asl_n_agent_errors = sizeof asl_agent_errors / sizeof asl_agent_errors[0];
+
+#define N_AGENT_ERRORS (sizeof asl_agent_errors / sizeof asl_agent_errors[0])
+
+/* What the states around a Task already handle: a Parallel or Map whose
+ * Retry or Catch covers an error covers it for every state inside. */
+struct cover {
+	bool retry_stopped;
+	bool caught[N_AGENT_ERRORS];
+};
+
+struct walk {
+	const struct asl_options *opt;
+	struct asl_report *out;
+	size_t cap;
+};
+
+static void add(struct walk *w, enum asl_problem problem, const char *state, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+
+static void add(struct walk *w, enum asl_problem problem, const char *state, const char *fmt, ...)
+{
+	struct asl_report *r = w->out;
+	if (r->n == w->cap) {
+		w->cap = w->cap ? 2 * w->cap : 8;
+		r->findings = xrealloc(r->findings, w->cap * sizeof *r->findings);
+	}
+	struct buf text = BUF_INIT;
+	va_list ap;
+	buf_printf(&text, "%s: ", state);
+	va_start(ap, fmt);
+	buf_vprintf(&text, fmt, ap);
+	va_end(ap);
+	struct asl_finding *f = &r->findings[r->n++];
+	f->problem = problem;
+	f->state = xstrdup(state);
+	f->text = buf_steal(&text);
+}
+
+static bool is_jsonata(const cJSON *state, bool inherited)
+{
+	const cJSON *ql = cJSON_GetObjectItemCaseSensitive(state, "QueryLanguage");
+	if (cJSON_IsString(ql))
+		return strcmp(ql->valuestring, "JSONata") == 0;
+	return inherited;
+}
+
+/* arn:<partition>:states:::ecs:runTask.waitForTaskToken, any partition. */
+static bool is_ecs_wait_for_token(const cJSON *state)
+{
+	const cJSON *res = cJSON_GetObjectItemCaseSensitive(state, "Resource");
+	if (!cJSON_IsString(res) || strncmp(res->valuestring, "arn:", 4) != 0)
+		return false;
+	const char *p = strchr(res->valuestring + 4, ':');
+	return p && p > res->valuestring + 4 && strcmp(p, ":states:::ecs:runTask.waitForTaskToken") == 0;
+}
+
+static bool has(const cJSON *obj, const char *key)
+{
+	return cJSON_GetObjectItemCaseSensitive(obj, key) != NULL;
+}
+
+/* A field given either literally or as a JSONPath ("Key.$"). */
+static bool has_either(const cJSON *obj, const char *key)
+{
+	char dyn[64];
+	snprintf(dyn, sizeof dyn, "%s.$", key);
+	return has(obj, key) || has(obj, dyn);
+}
+
+/* A JSONata expression ("{% ... %}") stands for a value we cannot know. */
+static bool is_expression(const cJSON *v)
+{
+	return cJSON_IsString(v) && strncmp(v->valuestring, "{%", 2) == 0;
+}
+
+static bool names_token(const cJSON *env)
+{
+	const cJSON *v = cJSON_GetObjectItemCaseSensitive(env, "Value.$");
+	if (cJSON_IsString(v) && strstr(v->valuestring, "$$.Task.Token"))
+		return true;
+	v = cJSON_GetObjectItemCaseSensitive(env, "Value");
+	return is_expression(v) && strstr(v->valuestring, "$states.context.Task.Token");
+}
+
+enum token_state { TOKEN_MISSING, TOKEN_UNKNOWN, TOKEN_FOUND };
+
+/* Looks for an Environment entry whose value is the task token.  A part of
+ * the overrides computed at run time (a ".$" key or a JSONata expression)
+ * might pass it, so that is TOKEN_UNKNOWN, never a finding. */
+static enum token_state find_token(const cJSON *params, const char **name)
+{
+	*name = NULL;
+	if (!cJSON_IsObject(params))
+		return TOKEN_UNKNOWN;
+	if (has(params, "Overrides.$"))
+		return TOKEN_UNKNOWN;
+	const cJSON *ov = cJSON_GetObjectItemCaseSensitive(params, "Overrides");
+	if (!ov)
+		return TOKEN_MISSING;
+	if (!cJSON_IsObject(ov) || has(ov, "ContainerOverrides.$"))
+		return TOKEN_UNKNOWN;
+	const cJSON *cos = cJSON_GetObjectItemCaseSensitive(ov, "ContainerOverrides");
+	if (!cos)
+		return TOKEN_MISSING;
+	if (!cJSON_IsArray(cos))
+		return TOKEN_UNKNOWN;
+	enum token_state st = TOKEN_MISSING;
+	const cJSON *co;
+	cJSON_ArrayForEach(co, cos) {
+		if (!cJSON_IsObject(co) || has(co, "Environment.$")) {
+			st = TOKEN_UNKNOWN;
+			continue;
+		}
+		const cJSON *envs = cJSON_GetObjectItemCaseSensitive(co, "Environment");
+		if (envs && !cJSON_IsArray(envs)) {
+			st = TOKEN_UNKNOWN;
+			continue;
+		}
+		const cJSON *env;
+		cJSON_ArrayForEach(env, envs) {
+			if (!names_token(env))
+				continue;
+			const cJSON *n = cJSON_GetObjectItemCaseSensitive(env, "Name");
+			*name = cJSON_IsString(n) ? n->valuestring : NULL;
+			return TOKEN_FOUND;
+		}
+	}
+	return st;
+}
+
+static bool is_fargate(const cJSON *params)
+{
+	const cJSON *lt = cJSON_GetObjectItemCaseSensitive(params, "LaunchType");
+	if (cJSON_IsString(lt))
+		return strcmp(lt->valuestring, "FARGATE") == 0;
+	const cJSON *cps = cJSON_GetObjectItemCaseSensitive(params, "CapacityProviderStrategy");
+	const cJSON *item;
+	cJSON_ArrayForEach(item, cps) {
+		const cJSON *cp = cJSON_GetObjectItemCaseSensitive(item, "CapacityProvider");
+		if (cJSON_IsString(cp) && strncmp(cp->valuestring, "FARGATE", 7) == 0)
+			return true;
+	}
+	return false;
+}
+
+/* Adds what a Retry or Catch list of state covers to c. */
+static void add_cover(const cJSON *state, struct cover *c)
+{
+	const cJSON *list, *item, *e;
+	list = cJSON_GetObjectItemCaseSensitive(state, "Retry");
+	cJSON_ArrayForEach(item, list) {
+		cJSON_ArrayForEach(e, cJSON_GetObjectItemCaseSensitive(item, "ErrorEquals")) {
+			if (!cJSON_IsString(e))
+				continue;
+			const char *s = e->valuestring;
+			if (!strcmp(s, "ContainerStopped") || !strcmp(s, "States.ALL") ||
+			    !strcmp(s, "States.TaskFailed"))
+				c->retry_stopped = true;
+		}
+	}
+	list = cJSON_GetObjectItemCaseSensitive(state, "Catch");
+	cJSON_ArrayForEach(item, list) {
+		cJSON_ArrayForEach(e, cJSON_GetObjectItemCaseSensitive(item, "ErrorEquals")) {
+			if (!cJSON_IsString(e))
+				continue;
+			const char *s = e->valuestring;
+			bool all = !strcmp(s, "States.ALL") || !strcmp(s, "States.TaskFailed");
+			for (size_t i = 0; i < N_AGENT_ERRORS; i++)
+				if (all || !strcmp(s, asl_agent_errors[i]))
+					c->caught[i] = true;
+		}
+	}
+}
+
+static void check_task(struct walk *w, const char *name, const cJSON *state, bool jsonata,
+		       const struct cover *outer)
+{
+	const struct asl_options *opt = w->opt;
+	const char *params_key = jsonata ? "Arguments" : "Parameters";
+	const cJSON *params = cJSON_GetObjectItemCaseSensitive(state, params_key);
+	w->out->tasks++;
+
+	if (!has_either(state, "TimeoutSeconds") && !has(state, "TimeoutSecondsPath"))
+		add(w, ASL_NO_TIMEOUT, name,
+		    "no TimeoutSeconds, so the execution waits up to a year when no result ever arrives; "
+		    "add \"TimeoutSeconds\": 3600 (longer than the longest run)");
+
+	int hb = opt->agent_heartbeat_s;
+	int suggest = hb * 5 > 300 ? hb * 5 : 300;
+	const cJSON *hbs = cJSON_GetObjectItemCaseSensitive(state, "HeartbeatSeconds");
+	if (!hbs && !has(state, "HeartbeatSeconds.$") && !has(state, "HeartbeatSecondsPath")) {
+		add(w, ASL_NO_HEARTBEAT, name,
+		    "no HeartbeatSeconds, so a container that dies without reporting is noticed only at "
+		    "TimeoutSeconds; add \"HeartbeatSeconds\": %d (the agent sends a heartbeat every %d s)",
+		    suggest, hb ? hb : ASL_DEFAULT_AGENT_HEARTBEAT);
+	} else if (cJSON_IsNumber(hbs) && hb > 0 && hbs->valuedouble <= hb) {
+		int lower = (int)hbs->valuedouble / 3;
+		add(w, ASL_SHORT_HEARTBEAT, name,
+		    "HeartbeatSeconds %d is not longer than the agent's heartbeat period (%d s), so the task "
+		    "times out between two heartbeats; add \"HeartbeatSeconds\": %d instead, or run the agent "
+		    "with --heartbeat %d",
+		    (int)hbs->valuedouble, hb, suggest, lower > 0 ? lower : 1);
+	}
+
+	const char *token_name;
+	switch (find_token(params, &token_name)) {
+	case TOKEN_MISSING:
+		if (jsonata)
+			add(w, ASL_NO_TOKEN, name,
+			    "no container override passes the task token, so the agent cannot report and the "
+			    "execution waits until it times out; add to Arguments.Overrides.ContainerOverrides: "
+			    "{\"Name\": \"<container>\", \"Environment\": [{\"Name\": \"%s\", "
+			    "\"Value\": \"{%% $states.context.Task.Token %%}\"}]}",
+			    opt->token_env);
+		else
+			add(w, ASL_NO_TOKEN, name,
+			    "no container override passes $$.Task.Token, so the agent cannot report and the "
+			    "execution waits until it times out; add to Parameters.Overrides.ContainerOverrides: "
+			    "{\"Name\": \"<container>\", \"Environment\": [{\"Name\": \"%s\", "
+			    "\"Value.$\": \"$$.Task.Token\"}]}",
+			    opt->token_env);
+		break;
+	case TOKEN_FOUND:
+		if (token_name && strcmp(token_name, opt->token_env) != 0)
+			add(w, ASL_TOKEN_NAME, name,
+			    "the task token is passed in %s but the agent reads %s; add --token-env %s to the "
+			    "agent's command (or SFN_AGENT_TOKEN_ENV=%s to the container's environment)",
+			    token_name, opt->token_env, token_name, token_name);
+		break;
+	case TOKEN_UNKNOWN:
+		break;
+	}
+
+	if (cJSON_IsObject(params) && is_fargate(params) && !has_either(params, "NetworkConfiguration"))
+		add(w, ASL_NO_NETWORK, name,
+		    "Fargate tasks use awsvpc networking and RunTask refuses them without a network "
+		    "configuration; add to %s: \"NetworkConfiguration\": {\"AwsvpcConfiguration\": "
+		    "{\"Subnets\": [\"subnet-...\"], \"SecurityGroups\": [\"sg-...\"], "
+		    "\"AssignPublicIp\": \"DISABLED\"}}",
+		    params_key);
+
+	struct cover c = *outer;
+	add_cover(state, &c);
+	if (!c.retry_stopped)
+		add(w, ASL_NO_RETRY, name,
+		    "nothing retries ContainerStopped, so a task that ECS stops (Spot reclaim, scale-in, "
+		    "deployment) fails the execution; add %s{\"ErrorEquals\": [\"ContainerStopped\"], "
+		    "\"IntervalSeconds\": 10, \"MaxAttempts\": 2, \"BackoffRate\": 2}%s",
+		    has(state, "Retry") ? "to \"Retry\": " : "\"Retry\": [", has(state, "Retry") ? "" : "]");
+
+	struct buf missing = BUF_INIT;
+	size_t n_missing = 0;
+	for (size_t i = 0; i < N_AGENT_ERRORS; i++) {
+		if (c.caught[i])
+			continue;
+		buf_printf(&missing, "%s%s", n_missing ? ", " : "", asl_agent_errors[i]);
+		n_missing++;
+	}
+	if (n_missing)
+		add(w, ASL_NO_CATCH, name,
+		    "no Catch for %s %s, so a failed run ends the execution with no state to clean up or "
+		    "notify; add %s{\"ErrorEquals\": [\"States.ALL\"], \"Next\": \"<a state that handles the "
+		    "failure>\"}%s",
+		    n_missing == N_AGENT_ERRORS ? "the agent's errors" : "the agent's error(s)",
+		    buf_cstr(&missing), has(state, "Catch") ? "as the last entry of \"Catch\": " : "\"Catch\": [",
+		    has(state, "Catch") ? "" : "]");
+	buf_free(&missing);
+}
+
+static int walk_machine(struct walk *w, const cJSON *machine, bool jsonata, const struct cover *outer,
+			int depth, struct err *err);
+
+static int walk_state(struct walk *w, const char *name, const cJSON *state, bool jsonata,
+		      const struct cover *outer, int depth, struct err *err)
+{
+	const cJSON *type = cJSON_GetObjectItemCaseSensitive(state, "Type");
+	if (!cJSON_IsString(type))
+		return 0; /* Step Functions refuses it anyway; nothing of ours to say */
+	jsonata = is_jsonata(state, jsonata);
+	if (strcmp(type->valuestring, "Task") == 0) {
+		if (is_ecs_wait_for_token(state))
+			check_task(w, name, state, jsonata, outer);
+		return 0;
+	}
+	struct cover c = *outer;
+	add_cover(state, &c);
+	if (strcmp(type->valuestring, "Parallel") == 0) {
+		const cJSON *branch;
+		cJSON_ArrayForEach(branch, cJSON_GetObjectItemCaseSensitive(state, "Branches"))
+			if (walk_machine(w, branch, jsonata, &c, depth + 1, err) != 0)
+				return -1;
+	} else if (strcmp(type->valuestring, "Map") == 0) {
+		const cJSON *proc = cJSON_GetObjectItemCaseSensitive(state, "ItemProcessor");
+		if (!proc)
+			proc = cJSON_GetObjectItemCaseSensitive(state, "Iterator");
+		if (proc && walk_machine(w, proc, jsonata, &c, depth + 1, err) != 0)
+			return -1;
+	}
+	return 0;
+}
+
+static int walk_machine(struct walk *w, const cJSON *machine, bool jsonata, const struct cover *outer,
+			int depth, struct err *err)
+{
+	if (depth > 64)
+		return err_set(err, "the state machine nests Parallel and Map states more than 64 deep: "
+				    "flatten it");
+	const cJSON *states = cJSON_GetObjectItemCaseSensitive(machine, "States");
+	if (!cJSON_IsObject(states))
+		return err_set(err, "the definition has no \"States\" object: pass an Amazon States Language "
+				    "state machine");
+	jsonata = is_jsonata(machine, jsonata);
+	const cJSON *state;
+	cJSON_ArrayForEach(state, states) {
+		if (!cJSON_IsObject(state))
+			continue;
+		if (walk_state(w, state->string, state, jsonata, outer, depth, err) != 0)
+			return -1;
+	}
+	return 0;
+}
+
+int asl_check(const char *definition, size_t len, const struct asl_options *opt, struct asl_report *out,
+	      struct err *err)
+{
+	static const struct asl_options defaults = { ASL_DEFAULT_AGENT_HEARTBEAT, ASL_DEFAULT_TOKEN_ENV };
+	memset(out, 0, sizeof *out);
+	struct asl_options o = opt ? *opt : defaults;
+	if (!o.token_env || !*o.token_env)
+		o.token_env = ASL_DEFAULT_TOKEN_ENV;
+	struct walk w = { &o, out, 0 };
+	struct cover none = { 0 };
+	cJSON *root = cJSON_ParseWithLength(definition, len);
+	if (!root || !cJSON_IsObject(root)) {
+		cJSON_Delete(root);
+		return err_set(err, "the state machine definition is not a JSON object: pass an Amazon States "
+				    "Language definition");
+	}
+	int rc = walk_machine(&w, root, false, &none, 0, err);
+	cJSON_Delete(root);
+	if (rc != 0)
+		asl_report_free(out);
+	return rc;
+}
+
+void asl_report_free(struct asl_report *r)
+{
+	for (size_t i = 0; i < r->n; i++) {
+		free(r->findings[i].state);
+		free(r->findings[i].text);
+	}
+	free(r->findings);
+	memset(r, 0, sizeof *r);
+}

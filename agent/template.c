@@ -1,0 +1,437 @@
+#include "template.h"
+
+#include "../src/json.h"
+#include "asl.h"
+
+#include <cjson/cJSON.h>
+#include <ctype.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* cJSON prints with tabs; people paste this into consoles and YAML-minded
+ * reviews, where two spaces is the norm. */
+static void indent(struct buf *out, int depth)
+{
+	for (int i = 0; i < depth; i++)
+		buf_puts(out, "  ");
+}
+
+static bool is_scalar(const cJSON *v)
+{
+	return !cJSON_IsArray(v) && !cJSON_IsObject(v);
+}
+
+static void pretty(struct buf *out, const cJSON *v, int depth)
+{
+	const cJSON *c;
+	if (cJSON_IsObject(v) || cJSON_IsArray(v)) {
+		bool obj = cJSON_IsObject(v);
+		if (!v->child) {
+			buf_puts(out, obj ? "{}" : "[]");
+			return;
+		}
+		/* Short lists of names (ErrorEquals, Subnets) read best on one line. */
+		bool inline_list = !obj;
+		size_t width = 0;
+		cJSON_ArrayForEach(c, v) {
+			inline_list = inline_list && is_scalar(c);
+			width += cJSON_IsString(c) ? strlen(c->valuestring) + 4 : 8;
+		}
+		if (inline_list && width < 72) {
+			buf_putc(out, '[');
+			cJSON_ArrayForEach(c, v) {
+				pretty(out, c, depth);
+				if (c->next)
+					buf_puts(out, ", ");
+			}
+			buf_putc(out, ']');
+			return;
+		}
+		buf_puts(out, obj ? "{\n" : "[\n");
+		cJSON_ArrayForEach(c, v) {
+			indent(out, depth + 1);
+			if (obj) {
+				json_append_string(out, span_str(c->string));
+				buf_puts(out, ": ");
+			}
+			pretty(out, c, depth + 1);
+			buf_puts(out, c->next ? ",\n" : "\n");
+		}
+		indent(out, depth);
+		buf_putc(out, obj ? '}' : ']');
+	} else if (cJSON_IsString(v)) {
+		json_append_string(out, span_str(v->valuestring));
+	} else if (cJSON_IsNumber(v)) {
+		double d = v->valuedouble;
+		if (d > -1e15 && d < 1e15 && d == (double)(long long)d)
+			buf_printf(out, "%lld", (long long)d);
+		else
+			buf_printf(out, "%.17g", d);
+	} else if (cJSON_IsBool(v)) {
+		buf_puts(out, cJSON_IsTrue(v) ? "true" : "false");
+	} else {
+		buf_puts(out, "null");
+	}
+}
+
+static void print_json(struct buf *out, const cJSON *v)
+{
+	pretty(out, v, 0);
+	buf_putc(out, '\n');
+}
+
+/* "a, b,,c" -> ["a", "b", "c"]; NULL when there is nothing in it. */
+static cJSON *split_list(const char *s)
+{
+	if (!s)
+		return NULL;
+	cJSON *arr = cJSON_CreateArray();
+	while (*s) {
+		while (*s == ',' || isspace((unsigned char)*s))
+			s++;
+		const char *start = s;
+		while (*s && *s != ',')
+			s++;
+		const char *end = s;
+		while (end > start && isspace((unsigned char)end[-1]))
+			end--;
+		if (end > start) {
+			char *item = xstrndup(start, (size_t)(end - start));
+			cJSON_AddItemToArray(arr, cJSON_CreateString(item));
+			free(item);
+		}
+	}
+	if (!arr->child) {
+		cJSON_Delete(arr);
+		return NULL;
+	}
+	return arr;
+}
+
+static bool fargate(const struct template_opts *o)
+{
+	return !o->launch_type || strcmp(o->launch_type, "FARGATE") == 0;
+}
+
+static int validate(const struct template_opts *o, struct err *err)
+{
+	if (!o->cluster || !*o->cluster)
+		return err_set(err, "no cluster given: pass --cluster NAME (the ECS cluster to run the task in)");
+	if (!o->task_definition || !*o->task_definition)
+		return err_set(err, "no task definition given: pass --task-definition FAMILY[:REVISION] or its ARN");
+	if (!o->container || !*o->container)
+		return err_set(err, "no container given: pass --container NAME (the container whose ENTRYPOINT "
+				    "is sfn-agent)");
+	if (o->launch_type && strcmp(o->launch_type, "FARGATE") != 0 && strcmp(o->launch_type, "EC2") != 0)
+		return err_set(err, "--launch-type %s is not supported: pass FARGATE or EC2", o->launch_type);
+	cJSON *subnets = split_list(o->subnets);
+	bool no_subnets = subnets == NULL;
+	cJSON_Delete(subnets);
+	if (fargate(o) && no_subnets)
+		return err_set(err, "Fargate tasks need a network configuration: pass --subnets subnet-a,subnet-b "
+				    "(and --security-groups sg-x), or --launch-type EC2");
+	int hb = o->heartbeat_s ? o->heartbeat_s : TEMPLATE_DEFAULT_HEARTBEAT;
+	int to = o->timeout_s ? o->timeout_s : TEMPLATE_DEFAULT_TIMEOUT;
+	if (hb >= to)
+		return err_set(err, "--heartbeat %d is not shorter than --timeout %d, which Step Functions "
+				    "refuses: lower --heartbeat or raise --timeout", hb, to);
+	return 0;
+}
+
+static cJSON *error_list(const char *const *names, size_t n)
+{
+	cJSON *arr = cJSON_CreateArray();
+	for (size_t i = 0; i < n; i++)
+		cJSON_AddItemToArray(arr, cJSON_CreateString(names[i]));
+	return arr;
+}
+
+static cJSON *run_task(const struct template_opts *o, const char *resource, bool with_commands)
+{
+	cJSON *st = cJSON_CreateObject();
+	cJSON_AddStringToObject(st, "Type", "Task");
+	cJSON_AddStringToObject(st, "Comment",
+				with_commands ? "The input has \"commands\": they replace the container's command."
+					      : "The container runs the command of its task definition.");
+	cJSON_AddStringToObject(st, "Resource", resource);
+
+	cJSON *p = cJSON_AddObjectToObject(st, "Parameters");
+	cJSON_AddStringToObject(p, "LaunchType", fargate(o) ? "FARGATE" : "EC2");
+	cJSON_AddStringToObject(p, "Cluster", o->cluster);
+	cJSON_AddStringToObject(p, "TaskDefinition", o->task_definition);
+	cJSON *subnets = split_list(o->subnets);
+	if (subnets) {
+		cJSON *vpc = cJSON_AddObjectToObject(cJSON_AddObjectToObject(p, "NetworkConfiguration"),
+						     "AwsvpcConfiguration");
+		cJSON_AddItemToObject(vpc, "Subnets", subnets);
+		cJSON *groups = split_list(o->security_groups);
+		if (groups)
+			cJSON_AddItemToObject(vpc, "SecurityGroups", groups);
+		/* EC2 tasks in awsvpc mode cannot have a public IP: RunTask refuses the field. */
+		if (fargate(o))
+			cJSON_AddStringToObject(vpc, "AssignPublicIp", o->assign_public_ip ? "ENABLED" : "DISABLED");
+	}
+	cJSON *co = cJSON_CreateObject();
+	cJSON_AddStringToObject(co, "Name", o->container);
+	if (with_commands)
+		cJSON_AddStringToObject(co, "Command.$", "$.commands");
+	cJSON *env = cJSON_CreateObject();
+	cJSON_AddStringToObject(env, "Name", ASL_DEFAULT_TOKEN_ENV);
+	cJSON_AddStringToObject(env, "Value.$", "$$.Task.Token");
+	cJSON_AddItemToArray(cJSON_AddArrayToObject(co, "Environment"), env);
+	cJSON *ov = cJSON_AddObjectToObject(p, "Overrides");
+	cJSON_AddItemToArray(cJSON_AddArrayToObject(ov, "ContainerOverrides"), co);
+
+	cJSON_AddNumberToObject(st, "HeartbeatSeconds", o->heartbeat_s ? o->heartbeat_s : TEMPLATE_DEFAULT_HEARTBEAT);
+	cJSON_AddNumberToObject(st, "TimeoutSeconds", o->timeout_s ? o->timeout_s : TEMPLATE_DEFAULT_TIMEOUT);
+
+	/* ECS stopped the container (Spot reclaim, scale-in): the work itself did
+	 * not fail, so running it again is the likely cure. */
+	cJSON *retry = cJSON_CreateObject();
+	static const char *const stopped[] = { "ContainerStopped" };
+	cJSON_AddItemToObject(retry, "ErrorEquals", error_list(stopped, 1));
+	cJSON_AddNumberToObject(retry, "IntervalSeconds", 10);
+	cJSON_AddNumberToObject(retry, "MaxAttempts", 2);
+	cJSON_AddNumberToObject(retry, "BackoffRate", 2);
+	cJSON_AddItemToArray(cJSON_AddArrayToObject(st, "Retry"), retry);
+
+	/* The agent's errors first, so a reader sees where to route each one;
+	 * States.ALL catches the rest (heartbeat timeouts, RunTask refusals). */
+	cJSON *catch = cJSON_AddArrayToObject(st, "Catch");
+	cJSON *agent = cJSON_CreateObject();
+	cJSON_AddItemToObject(agent, "ErrorEquals", error_list(asl_agent_errors, asl_n_agent_errors));
+	cJSON_AddStringToObject(agent, "Next", "Failed");
+	cJSON_AddItemToArray(catch, agent);
+	cJSON *all = cJSON_CreateObject();
+	static const char *const any[] = { "States.ALL" };
+	cJSON_AddItemToObject(all, "ErrorEquals", error_list(any, 1));
+	cJSON_AddStringToObject(all, "Next", "Failed");
+	cJSON_AddItemToArray(catch, all);
+
+	cJSON_AddBoolToObject(st, "End", 1);
+	return st;
+}
+
+static cJSON *build_asl(const struct template_opts *o, const char *resource)
+{
+	cJSON *m = cJSON_CreateObject();
+	struct buf comment = BUF_INIT;
+	buf_printf(&comment,
+		   "Runs container %s of task definition %s on ECS cluster %s and waits until sfn-agent "
+		   "reports its result. Generated by sfn-agent template.",
+		   o->container, o->task_definition, o->cluster);
+	cJSON_AddStringToObject(m, "Comment", buf_cstr(&comment));
+	buf_free(&comment);
+	cJSON_AddStringToObject(m, "StartAt", "HasCommands");
+	cJSON *states = cJSON_AddObjectToObject(m, "States");
+
+	/* ContainerOverrides cannot leave Command out conditionally, so the
+	 * choice between "the input's commands" and "the image's command" is a
+	 * Choice state in front of two otherwise identical Tasks. */
+	cJSON *choice = cJSON_AddObjectToObject(states, "HasCommands");
+	cJSON_AddStringToObject(choice, "Type", "Choice");
+	cJSON *rule = cJSON_CreateObject();
+	cJSON_AddStringToObject(rule, "Variable", "$.commands");
+	cJSON_AddBoolToObject(rule, "IsPresent", 1);
+	cJSON_AddStringToObject(rule, "Next", "RunTaskWithCommands");
+	cJSON_AddItemToArray(cJSON_AddArrayToObject(choice, "Choices"), rule);
+	cJSON_AddStringToObject(choice, "Default", "RunTask");
+
+	cJSON_AddItemToObject(states, "RunTaskWithCommands", run_task(o, resource, true));
+	cJSON_AddItemToObject(states, "RunTask", run_task(o, resource, false));
+
+	/* A Catch's default ResultPath replaces the input with {Error, Cause}:
+	 * handing both on keeps the agent's cause (exit code, stderr tail) as
+	 * the execution's. */
+	cJSON *fail = cJSON_AddObjectToObject(states, "Failed");
+	cJSON_AddStringToObject(fail, "Type", "Fail");
+	cJSON_AddStringToObject(fail, "ErrorPath", "$.Error");
+	cJSON_AddStringToObject(fail, "CausePath", "$.Cause");
+	return m;
+}
+
+int template_asl(const struct template_opts *o, struct buf *out, struct err *err)
+{
+	if (validate(o, err) != 0)
+		return -1;
+	cJSON *m = build_asl(o, "arn:aws:states:::ecs:runTask.waitForTaskToken");
+	print_json(out, m);
+	cJSON_Delete(m);
+	return 0;
+}
+
+static cJSON *sub(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+static cJSON *sub(const char *fmt, ...)
+{
+	struct buf s = BUF_INIT;
+	va_list ap;
+	va_start(ap, fmt);
+	buf_vprintf(&s, fmt, ap);
+	va_end(ap);
+	cJSON *o = cJSON_CreateObject();
+	cJSON_AddStringToObject(o, "Fn::Sub", buf_cstr(&s));
+	buf_free(&s);
+	return o;
+}
+
+static cJSON *ref(const char *name)
+{
+	cJSON *o = cJSON_CreateObject();
+	cJSON_AddStringToObject(o, "Ref", name);
+	return o;
+}
+
+static cJSON *statement(const char *sid, const char *const *actions, size_t n, cJSON *resource)
+{
+	cJSON *st = cJSON_CreateObject();
+	cJSON_AddStringToObject(st, "Sid", sid);
+	cJSON_AddStringToObject(st, "Effect", "Allow");
+	cJSON_AddItemToObject(st, "Action", error_list(actions, n));
+	cJSON_AddItemToObject(st, "Resource", resource);
+	return st;
+}
+
+/* ecs:RunTask is granted on task definition ARNs, which name a revision. */
+static cJSON *task_definition_arn(const char *td)
+{
+	if (strncmp(td, "arn:", 4) == 0) {
+		const char *slash = strchr(td, '/');
+		if (slash && strchr(slash, ':'))
+			return cJSON_CreateString(td);
+		cJSON *s = cJSON_CreateObject();
+		struct buf b = BUF_INIT;
+		buf_printf(&b, "%s:*", td);
+		cJSON_AddStringToObject(s, "Fn::Sub", buf_cstr(&b));
+		buf_free(&b);
+		return s;
+	}
+	return sub("arn:${AWS::Partition}:ecs:${AWS::Region}:${AWS::AccountId}:task-definition/%s%s", td,
+		   strchr(td, ':') ? "" : ":*");
+}
+
+static bool has_template_syntax(const char *s)
+{
+	return s && strstr(s, "${");
+}
+
+int template_cloudformation(const struct template_opts *o, struct buf *out, struct err *err)
+{
+	if (validate(o, err) != 0)
+		return -1;
+	if (has_template_syntax(o->cluster) || has_template_syntax(o->task_definition) ||
+	    has_template_syntax(o->container))
+		return err_set(err, "a name contains \"${\", which CloudFormation would substitute: pass the plain "
+				    "names");
+	cJSON *t = cJSON_CreateObject();
+	cJSON_AddStringToObject(t, "AWSTemplateFormatVersion", "2010-09-09");
+	cJSON_AddStringToObject(t, "Description",
+				"A Step Functions state machine that runs an ECS task with sfn-agent as its "
+				"ENTRYPOINT and waits for its result, with the roles it needs. Generated by "
+				"sfn-agent template.");
+
+	cJSON *params = cJSON_AddObjectToObject(t, "Parameters");
+	cJSON *p = cJSON_AddObjectToObject(params, "TaskRoleArn");
+	cJSON_AddStringToObject(p, "Type", "String");
+	cJSON_AddStringToObject(p, "Description",
+				"ARN of the task role (the role sfn-agent's calls run as), passed to ECS.");
+	cJSON_AddStringToObject(p, "AllowedPattern", "^arn:aws[a-z-]*:iam::[0-9]{12}:role/.+$");
+	p = cJSON_AddObjectToObject(params, "TaskRoleName");
+	cJSON_AddStringToObject(p, "Type", "String");
+	cJSON_AddStringToObject(p, "Description",
+				"Name of the same task role: the policy for states:SendTask* is attached to it.");
+	cJSON_AddNumberToObject(p, "MinLength", 1);
+	p = cJSON_AddObjectToObject(params, "ExecutionRoleArn");
+	cJSON_AddStringToObject(p, "Type", "String");
+	cJSON_AddStringToObject(p, "Default", "");
+	cJSON_AddStringToObject(p, "Description",
+				"ARN of the task execution role (image pulls, logs), passed to ECS; empty if the "
+				"task definition has none.");
+	cJSON_AddStringToObject(p, "AllowedPattern", "^$|^arn:aws[a-z-]*:iam::[0-9]{12}:role/.+$");
+
+	cJSON *conds = cJSON_AddObjectToObject(t, "Conditions");
+	cJSON *eq = cJSON_CreateArray();
+	cJSON_AddItemToArray(eq, ref("ExecutionRoleArn"));
+	cJSON_AddItemToArray(eq, cJSON_CreateString(""));
+	cJSON *eqo = cJSON_CreateObject();
+	cJSON_AddItemToObject(eqo, "Fn::Equals", eq);
+	cJSON *not = cJSON_CreateArray();
+	cJSON_AddItemToArray(not, eqo);
+	cJSON_AddItemToObject(cJSON_AddObjectToObject(conds, "HasExecutionRole"), "Fn::Not", not);
+
+	cJSON *res = cJSON_AddObjectToObject(t, "Resources");
+
+	/* The state machine's role: what the ECS integration does on its behalf. */
+	cJSON *role = cJSON_AddObjectToObject(res, "StateMachineRole");
+	cJSON_AddStringToObject(role, "Type", "AWS::IAM::Role");
+	cJSON *props = cJSON_AddObjectToObject(role, "Properties");
+	cJSON *trust = cJSON_AddObjectToObject(props, "AssumeRolePolicyDocument");
+	cJSON_AddStringToObject(trust, "Version", "2012-10-17");
+	cJSON *ts = cJSON_CreateObject();
+	cJSON_AddStringToObject(ts, "Effect", "Allow");
+	cJSON_AddStringToObject(cJSON_AddObjectToObject(ts, "Principal"), "Service", "states.amazonaws.com");
+	cJSON_AddStringToObject(ts, "Action", "sts:AssumeRole");
+	cJSON_AddItemToArray(cJSON_AddArrayToObject(trust, "Statement"), ts);
+	cJSON *pol = cJSON_CreateObject();
+	cJSON_AddStringToObject(pol, "PolicyName", "RunEcsTaskAndWaitForToken");
+	cJSON *doc = cJSON_AddObjectToObject(pol, "PolicyDocument");
+	cJSON_AddStringToObject(doc, "Version", "2012-10-17");
+	cJSON *sts = cJSON_AddArrayToObject(doc, "Statement");
+	static const char *const run[] = { "ecs:RunTask" };
+	cJSON_AddItemToArray(sts, statement("RunTheTask", run, 1, task_definition_arn(o->task_definition)));
+	static const char *const tasks[] = { "ecs:StopTask", "ecs:DescribeTasks" };
+	cJSON_AddItemToArray(sts, statement("StopAndDescribeTasks", tasks, 2,
+					    sub("arn:${AWS::Partition}:ecs:${AWS::Region}:${AWS::AccountId}:task/*")));
+	static const char *const pass[] = { "iam:PassRole" };
+	cJSON *roles = cJSON_CreateArray();
+	cJSON_AddItemToArray(roles, ref("TaskRoleArn"));
+	cJSON *iff = cJSON_CreateArray();
+	cJSON_AddItemToArray(iff, cJSON_CreateString("HasExecutionRole"));
+	cJSON_AddItemToArray(iff, ref("ExecutionRoleArn"));
+	cJSON_AddItemToArray(iff, ref("AWS::NoValue"));
+	cJSON *ifo = cJSON_CreateObject();
+	cJSON_AddItemToObject(ifo, "Fn::If", iff);
+	cJSON_AddItemToArray(roles, ifo);
+	cJSON_AddItemToArray(sts, statement("PassTheTaskRoles", pass, 1, roles));
+	static const char *const events[] = { "events:PutTargets", "events:PutRule", "events:DescribeRule" };
+	cJSON_AddItemToArray(sts, statement("EcsTaskEventsRule", events, 3,
+					    sub("arn:${AWS::Partition}:events:${AWS::Region}:${AWS::AccountId}:"
+						"rule/StepFunctionsGetEventsForECSTaskRule")));
+	cJSON_AddItemToArray(cJSON_AddArrayToObject(props, "Policies"), pol);
+
+	cJSON *sm = cJSON_AddObjectToObject(res, "StateMachine");
+	cJSON_AddStringToObject(sm, "Type", "AWS::StepFunctions::StateMachine");
+	props = cJSON_AddObjectToObject(sm, "Properties");
+	cJSON *arn = cJSON_CreateArray();
+	cJSON_AddItemToArray(arn, cJSON_CreateString("StateMachineRole"));
+	cJSON_AddItemToArray(arn, cJSON_CreateString("Arn"));
+	cJSON_AddItemToObject(cJSON_AddObjectToObject(props, "RoleArn"), "Fn::GetAtt", arn);
+	cJSON_AddItemToObject(props, "Definition",
+			      build_asl(o, "arn:${Partition}:states:::ecs:runTask.waitForTaskToken"));
+	cJSON_AddItemToObject(cJSON_AddObjectToObject(props, "DefinitionSubstitutions"), "Partition",
+			      ref("AWS::Partition"));
+
+	/* The agent reports with the task role.  These calls take no resource
+	 * narrower than "*": the token itself is the authority. */
+	cJSON *tp = cJSON_AddObjectToObject(res, "TaskRolePolicy");
+	cJSON_AddStringToObject(tp, "Type", "AWS::IAM::ManagedPolicy");
+	props = cJSON_AddObjectToObject(tp, "Properties");
+	cJSON_AddStringToObject(props, "Description", "Lets sfn-agent report its task's result to Step Functions.");
+	cJSON_AddItemToArray(cJSON_AddArrayToObject(props, "Roles"), ref("TaskRoleName"));
+	doc = cJSON_AddObjectToObject(props, "PolicyDocument");
+	cJSON_AddStringToObject(doc, "Version", "2012-10-17");
+	static const char *const report[] = { "states:SendTaskSuccess", "states:SendTaskFailure",
+					      "states:SendTaskHeartbeat" };
+	cJSON_AddItemToArray(cJSON_AddArrayToObject(doc, "Statement"),
+			     statement("ReportTaskResult", report, 3, cJSON_CreateString("*")));
+
+	cJSON *outs = cJSON_AddObjectToObject(t, "Outputs");
+	cJSON_AddItemToObject(cJSON_AddObjectToObject(outs, "StateMachineArn"), "Value", ref("StateMachine"));
+	cJSON_AddItemToObject(cJSON_AddObjectToObject(outs, "TaskRolePolicyArn"), "Value", ref("TaskRolePolicy"));
+
+	print_json(out, t);
+	cJSON_Delete(t);
+	return 0;
+}
