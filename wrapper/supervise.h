@@ -43,6 +43,11 @@ struct supervise_config {
 	size_t stderr_keep;  /* bytes of stderr tail to keep for the cause */
 };
 
+/* Sensible tails: all of the stdout that can hold an output, and enough
+ * stderr for a cause. */
+#define SUPERVISE_STDOUT_KEEP (4u << 20)
+#define SUPERVISE_STDERR_KEEP 32768u
+
 struct command_result {
 	bool started;        /* false: exec failed (exec_errno says why) */
 	int exec_errno;
@@ -56,6 +61,10 @@ struct command_result {
 	struct tail stderr_tail;
 	struct buf output_file; /* what the command wrote to SFN_OUTPUT */
 	struct buf report_mark; /* what `sfn-agent send-*` wrote to SFN_AGENT_REPORT_MARK */
+	char *command;          /* argv[0], for messages */
+	int64_t timeout_ms;     /* cfg->timeout_ms, for messages */
+	int agent_signal;       /* SIGTERM/SIGINT received at any time, also after the
+				 * command exited (bound the delivery), else 0 */
 };
 
 void command_result_free(struct command_result *r);

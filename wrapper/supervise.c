@@ -1,0 +1,740 @@
+/* The supervisor: one poll() loop over the command's stdout and stderr pipes
+ * and a signalfd, with every timer (heartbeat tick, --timeout, grace, the
+ * post-exit drain, the clean-up of leftovers) folded into poll's timeout.
+ * Signals are blocked from supervise_prepare() on and read from the signalfd,
+ * so nothing runs in a signal handler and no signal is lost in between.
+ *
+ * The life of a run, in phases:
+ *   RUNNING  the command is alive: relay, forward signals, tick, timeout, grace.
+ *   DRAIN    it exited: read the pipes to EOF, but for at most DRAIN_MS (a
+ *            background grandchild may hold them open forever).
+ *   CLEANUP  SIGTERM every descendant still alive; after CLEANUP_TERM_MS,
+ *            SIGKILL the rest; done when none is left. */
+#include "supervise.h"
+
+#include "../src/log.h"
+#include "output.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/signalfd.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#define DRAIN_MS 1000
+#define CLEANUP_TERM_MS 2000
+#define CLEANUP_KILL_MS 2000
+#define CLEANUP_POLL_MS 50
+#define RELAY_CHUNK 65536
+
+extern char **environ;
+
+static sigset_t orig_mask;
+static bool prepared;
+
+/* The signals the loop reads from its signalfd. */
+static void handled_set(sigset_t *set)
+{
+	sigemptyset(set);
+	sigaddset(set, SIGTERM);
+	sigaddset(set, SIGINT);
+	sigaddset(set, SIGHUP);
+	sigaddset(set, SIGQUIT);
+	sigaddset(set, SIGUSR1);
+	sigaddset(set, SIGUSR2);
+	sigaddset(set, SIGWINCH);
+	sigaddset(set, SIGCHLD);
+}
+
+int supervise_prepare(struct err *err)
+{
+	if (prepared)
+		return 0;
+	sigset_t set;
+	handled_set(&set);
+	/* SIGPIPE stays blocked too: a write to a closed stdout then fails with
+	 * EPIPE, which the relay handles, instead of killing the agent before it
+	 * can report.  The command gets the original mask back. */
+	sigaddset(&set, SIGPIPE);
+	if (sigprocmask(SIG_BLOCK, &set, &orig_mask) != 0)
+		return err_set(err, "cannot block signals (%s): this is a bug, please report it", strerror(errno));
+	prepared = true;
+	/* As PID 1 orphans come to us anyway; otherwise ask for them, so that the
+	 * command's daemonised children can still be reaped and cleaned up. */
+	if (getpid() != 1 && prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) != 0)
+		log_warn("cannot become a child subreaper (%s): processes the command leaves behind may "
+			 "outlive it", strerror(errno));
+	return 0;
+}
+
+int supervise_pending_stop(void)
+{
+	sigset_t pending, stops;
+	if (sigpending(&pending) != 0)
+		return 0;
+	sigemptyset(&stops);
+	sigaddset(&stops, SIGTERM);
+	sigaddset(&stops, SIGINT);
+	int sig = 0;
+	if (sigismember(&pending, SIGTERM))
+		sig = SIGTERM;
+	else if (sigismember(&pending, SIGINT))
+		sig = SIGINT;
+	if (sig) {
+		/* Consume it: the caller acts on it now. */
+		struct timespec zero = { 0, 0 };
+		sigset_t one;
+		sigemptyset(&one);
+		sigaddset(&one, sig);
+		if (sigtimedwait(&one, NULL, &zero) < 0)
+			return 0;
+	}
+	return sig;
+}
+
+void command_result_free(struct command_result *r)
+{
+	buf_free(&r->stdout_tail.b);
+	buf_free(&r->stderr_tail.b);
+	buf_free(&r->output_file);
+	buf_free(&r->report_mark);
+	free(r->command);
+	r->command = NULL;
+}
+
+enum phase { RUNNING, DRAIN, CLEANUP, DONE };
+
+struct stream {
+	int fd;           /* read end, -1 at EOF */
+	int out;          /* where to relay: 1 or 2 */
+	bool out_dead;    /* our own stdout/stderr is gone: keep draining */
+	struct tail *tail;
+};
+
+struct sup {
+	const struct supervise_config *cfg;
+	struct command_result *res;
+	pid_t pid;
+	int sfd;
+	struct stream streams[2];
+	enum phase phase;
+	int64_t start_ms;
+	int64_t timeout_at;   /* -1: none */
+	int64_t kill_at;      /* grace expiry after a stop; -1: none */
+	int64_t drain_until;
+	int64_t cleanup_at;   /* CLEANUP: when to move from SIGTERM to SIGKILL */
+	int64_t cleanup_end;
+	bool killed;          /* SIGKILL sent to the group for a stop */
+	bool cleanup_killed;
+	bool child_exited;
+	sigset_t sent;        /* signals the agent sent or forwarded to the command */
+	pid_t *termed;        /* leftovers already sent SIGTERM during clean-up */
+	size_t n_termed;
+};
+
+static int64_t now_ms(const struct sup *s)
+{
+	return s->cfg->sys->mono_ms();
+}
+
+/* Writes all of p, or gives up on this stream for good: a closed or broken
+ * stdout must not stop us from draining the command (it would block on a
+ * full pipe) nor from reporting. */
+static void relay(struct stream *st, const char *p, size_t n)
+{
+	while (n > 0 && !st->out_dead) {
+		ssize_t w = write(st->out, p, n);
+		if (w > 0) {
+			p += w;
+			n -= (size_t)w;
+			continue;
+		}
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w < 0 && errno == EAGAIN) {
+			/* Someone made our stdout non-blocking: wait for room, but not
+			 * for ever (the loop also has timers and signals to serve). */
+			struct pollfd pfd = { st->out, POLLOUT, 0 };
+			int r = poll(&pfd, 1, 10000);
+			if (r > 0 && !(pfd.revents & (POLLERR | POLLNVAL)))
+				continue;
+			if (r < 0 && errno == EINTR)
+				continue;
+		}
+		st->out_dead = true;
+		if (st->out == STDOUT_FILENO)
+			log_warn("cannot write to standard output (%s): the command's output is no longer relayed",
+				 w < 0 ? strerror(errno) : "write returned 0");
+	}
+}
+
+static void read_stream(struct sup *s, struct stream *st)
+{
+	char buf[RELAY_CHUNK];
+	for (int rounds = 0; rounds < 16 && st->fd >= 0; rounds++) {
+		ssize_t n = read(st->fd, buf, sizeof buf);
+		if (n > 0) {
+			tail_append(st->tail, buf, (size_t)n);
+			relay(st, buf, (size_t)n);
+			continue;
+		}
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && errno == EAGAIN)
+			return;
+		/* EOF, or an error that will not go away. */
+		if (close(st->fd) != 0 && errno != EINTR)
+			log_debug("closing the command's pipe: %s", strerror(errno));
+		st->fd = -1;
+	}
+	(void)s;
+}
+
+static void record_exit(struct sup *s, int status)
+{
+	struct command_result *r = s->res;
+	s->child_exited = true;
+	r->duration_s = (double)(now_ms(s) - s->start_ms) / 1000.0;
+	if (WIFEXITED(status)) {
+		r->exit_code = WEXITSTATUS(status);
+		r->term_signal = 0;
+	} else {
+		r->exit_code = -1;
+		r->term_signal = WTERMSIG(status);
+		r->killed_by_agent = r->stop != STOP_NONE || sigismember(&s->sent, r->term_signal) == 1;
+	}
+}
+
+/* Reaps every child that has exited: as PID 1 or a subreaper, orphans of the
+ * command are ours to collect. */
+static void reap(struct sup *s)
+{
+	for (;;) {
+		int status;
+		pid_t p = waitpid(-1, &status, WNOHANG);
+		if (p == 0)
+			return;
+		if (p < 0) {
+			if (errno == EINTR)
+				continue;
+			if (errno != ECHILD)
+				log_warn("waitpid failed: %s", strerror(errno));
+			return;
+		}
+		if (p == s->pid && !s->child_exited)
+			record_exit(s, status);
+	}
+}
+
+static void send_signal(struct sup *s, int sig, bool group)
+{
+	pid_t target = group ? -s->pid : s->pid;
+	/* The command itself is gone and reaped: its pid may belong to someone
+	 * else now.  Its group id stays reserved while any member lives. */
+	if (!group && s->child_exited)
+		return;
+	if (kill(target, sig) != 0) {
+		if (errno != ESRCH)
+			log_warn("cannot send %s to the command (%s)", strsignal(sig), strerror(errno));
+		return;
+	}
+	sigaddset(&s->sent, sig);
+}
+
+static void begin_stop(struct sup *s, enum stop_reason why, int sig)
+{
+	if (s->res->stop != STOP_NONE)
+		return;
+	s->res->stop = why;
+	s->kill_at = now_ms(s) + (s->cfg->grace_ms > 0 ? s->cfg->grace_ms : 0);
+	if (why == STOP_SIGNAL) {
+		s->res->stop_signal = sig;
+		send_signal(s, sig, s->cfg->signal_target == TARGET_GROUP);
+	} else {
+		send_signal(s, SIGTERM, true);
+	}
+}
+
+static void handle_signals(struct sup *s)
+{
+	struct signalfd_siginfo si[16];
+	for (;;) {
+		ssize_t n = read(s->sfd, si, sizeof si);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			if (errno != EAGAIN)
+				log_warn("reading signals failed: %s", strerror(errno));
+			return;
+		}
+		size_t count = (size_t)n / sizeof si[0];
+		for (size_t i = 0; i < count; i++) {
+			int sig = (int)si[i].ssi_signo;
+			if (sig == SIGCHLD)
+				continue; /* reap() runs after every wake-up */
+			bool group = s->cfg->signal_target == TARGET_GROUP;
+			if (sig == SIGTERM || sig == SIGINT) {
+				if (!s->res->agent_signal)
+					s->res->agent_signal = sig;
+				if (s->phase == RUNNING && s->res->stop == STOP_NONE) {
+					log_info("received %s: forwarding it to the command, SIGKILL in %lld s if it is "
+						 "still running", strsignal(sig), (long long)(s->cfg->grace_ms / 1000));
+					begin_stop(s, STOP_SIGNAL, sig);
+					continue;
+				}
+			}
+			log_debug("forwarding signal %d to the command", sig);
+			send_signal(s, sig, group);
+		}
+		if (count < sizeof si / sizeof si[0])
+			return;
+	}
+}
+
+/* Pids of live descendants of the agent (not zombies), from /proc.  -1 when
+ * /proc cannot be read. */
+static long descendants(pid_t **out)
+{
+	DIR *d = opendir("/proc");
+	if (!d)
+		return -1;
+	struct node {
+		pid_t pid, ppid;
+		bool zombie, mine;
+	} *v = NULL;
+	size_t n = 0, cap = 0;
+	struct dirent *e;
+	while ((e = readdir(d)) != NULL) {
+		char *end;
+		long pid = strtol(e->d_name, &end, 10);
+		if (*end || pid <= 0)
+			continue;
+		char path[64], buf[512];
+		snprintf(path, sizeof path, "/proc/%ld/stat", pid);
+		int fd = open(path, O_RDONLY | O_CLOEXEC);
+		if (fd < 0)
+			continue;
+		ssize_t len = read(fd, buf, sizeof buf - 1);
+		close(fd);
+		if (len <= 0)
+			continue;
+		buf[len] = '\0';
+		/* "pid (comm) S ppid ...": comm may hold anything, even ')'. */
+		char *rp = strrchr(buf, ')');
+		char state;
+		long ppid;
+		if (!rp || sscanf(rp + 1, " %c %ld", &state, &ppid) != 2)
+			continue;
+		if (n == cap) {
+			cap = cap ? cap * 2 : 64;
+			v = xrealloc(v, cap * sizeof *v);
+		}
+		v[n++] = (struct node){ (pid_t)pid, (pid_t)ppid, state == 'Z' || state == 'X', false };
+	}
+	closedir(d);
+	pid_t self = getpid();
+	bool changed = true;
+	while (changed) {
+		changed = false;
+		for (size_t i = 0; i < n; i++) {
+			if (v[i].mine)
+				continue;
+			bool parent_mine = v[i].ppid == self;
+			for (size_t j = 0; j < n && !parent_mine; j++)
+				parent_mine = v[j].mine && v[j].pid == v[i].ppid;
+			if (parent_mine)
+				v[i].mine = changed = true;
+		}
+	}
+	long count = 0;
+	pid_t *pids = xcalloc(n, sizeof *pids);
+	for (size_t i = 0; i < n; i++)
+		if (v[i].mine && !v[i].zombie && v[i].pid != self)
+			pids[count++] = v[i].pid;
+	free(v);
+	*out = pids;
+	return count;
+}
+
+/* One round of clean-up.  Returns true when nothing is left. */
+static bool cleanup_round(struct sup *s, bool kill_now)
+{
+	int sig = kill_now ? SIGKILL : SIGTERM;
+	pid_t *pids = NULL;
+	long n = descendants(&pids);
+	if (n < 0) {
+		/* No /proc: the group, and whatever we still have as children. */
+		if (kill(-s->pid, sig) != 0 && errno != ESRCH)
+			log_warn("cannot signal the command's process group: %s", strerror(errno));
+		free(pids);
+		return waitpid(-1, NULL, WNOHANG) < 0 && errno == ECHILD;
+	}
+	for (long i = 0; i < n; i++) {
+		bool seen = false;
+		for (size_t j = 0; j < s->n_termed && !seen; j++)
+			seen = s->termed[j] == pids[i];
+		if (seen && !kill_now)
+			continue;
+		if (!seen) {
+			s->termed = xrealloc(s->termed, (s->n_termed + 1) * sizeof *s->termed);
+			s->termed[s->n_termed++] = pids[i];
+		}
+		if (kill(pids[i], sig) != 0 && errno != ESRCH)
+			log_warn("cannot send %s to leftover process %ld: %s", strsignal(sig), (long)pids[i],
+				 strerror(errno));
+	}
+	free(pids);
+	return n == 0;
+}
+
+static void enter_cleanup(struct sup *s)
+{
+	int64_t t = now_ms(s);
+	s->phase = CLEANUP;
+	s->cleanup_at = t + CLEANUP_TERM_MS;
+	s->cleanup_end = t + CLEANUP_TERM_MS + CLEANUP_KILL_MS;
+	/* The group first: it catches members that have not been re-parented. */
+	if (kill(-s->pid, SIGTERM) != 0 && errno != ESRCH)
+		log_warn("cannot signal the command's process group: %s", strerror(errno));
+	if (cleanup_round(s, false))
+		s->phase = DONE;
+	else
+		log_info("the command left %zu process(es) running: sent SIGTERM, SIGKILL in %d s",
+			 s->n_termed, CLEANUP_TERM_MS / 1000);
+}
+
+static int64_t min_deadline(int64_t a, int64_t b)
+{
+	if (a < 0)
+		return b;
+	if (b < 0)
+		return a;
+	return a < b ? a : b;
+}
+
+static void run_timers(struct sup *s)
+{
+	int64_t t = now_ms(s);
+	const struct supervise_config *cfg = s->cfg;
+	switch (s->phase) {
+	case RUNNING:
+		if (s->timeout_at >= 0 && t >= s->timeout_at && s->res->stop == STOP_NONE) {
+			log_info("the command ran longer than --timeout (%lld s): terminating it",
+				 (long long)(cfg->timeout_ms / 1000));
+			begin_stop(s, STOP_TIMEOUT, SIGTERM);
+		}
+		if (s->kill_at >= 0 && t >= s->kill_at && !s->killed) {
+			s->killed = true;
+			log_info("the command did not stop within the grace period: sending SIGKILL");
+			send_signal(s, SIGKILL, true);
+		}
+		break;
+	case DRAIN:
+		if (t >= s->drain_until || (s->streams[0].fd < 0 && s->streams[1].fd < 0))
+			enter_cleanup(s);
+		break;
+	case CLEANUP:
+		if (t >= s->cleanup_end) {
+			log_warn("leftover processes of the command did not die after SIGKILL: giving up on them");
+			s->phase = DONE;
+		} else if (t >= s->cleanup_at) {
+			if (!s->cleanup_killed)
+				log_info("leftover processes of the command are still running: sending SIGKILL");
+			s->cleanup_killed = true;
+			if (kill(-s->pid, SIGKILL) != 0 && errno != ESRCH)
+				log_warn("cannot signal the command's process group: %s", strerror(errno));
+			if (cleanup_round(s, true))
+				s->phase = DONE;
+		} else if (cleanup_round(s, false)) {
+			s->phase = DONE;
+		}
+		break;
+	case DONE:
+		break;
+	}
+}
+
+/* The environment for the command: ours, with SFN_OUTPUT and
+ * SFN_AGENT_REPORT_MARK set.  Built before fork, so the child only calls
+ * async-signal-safe functions. */
+static char **build_env(const char *output, const char *mark)
+{
+	size_t n = 0;
+	for (char **e = environ; e && *e; e++)
+		n++;
+	char **env = xcalloc(n + 3, sizeof *env);
+	size_t k = 0;
+	for (char **e = environ; e && *e; e++) {
+		if (strncmp(*e, "SFN_OUTPUT=", 11) == 0 || strncmp(*e, "SFN_AGENT_REPORT_MARK=", 22) == 0)
+			continue;
+		env[k++] = *e;
+	}
+	struct buf b = BUF_INIT;
+	buf_printf(&b, "SFN_OUTPUT=%s", output);
+	env[k++] = buf_steal(&b);
+	buf_printf(&b, "SFN_AGENT_REPORT_MARK=%s", mark);
+	env[k++] = buf_steal(&b);
+	env[k] = NULL;
+	return env;
+}
+
+static void free_env(char **env)
+{
+	size_t n = 0;
+	while (env[n])
+		n++;
+	/* The last two are ours. */
+	free(env[n - 1]);
+	free(env[n - 2]);
+	free(env);
+}
+
+/* In the child, between fork and exec: only async-signal-safe calls. */
+static _Noreturn void child_exec(const struct supervise_config *cfg, char **env, int out_w, int err_w, int exec_w)
+{
+	if (setpgid(0, 0) != 0) {
+		/* Not fatal: signals then reach the command alone, through its pid. */
+	}
+	/* Default dispositions and the mask the agent was started with, as if
+	 * the agent were not there (tini does the same). */
+	struct sigaction dfl;
+	memset(&dfl, 0, sizeof dfl);
+	dfl.sa_handler = SIG_DFL;
+	sigemptyset(&dfl.sa_mask);
+	for (int sig = 1; sig < NSIG; sig++) {
+		if (sig == SIGKILL || sig == SIGSTOP)
+			continue;
+		sigaction(sig, &dfl, NULL); /* fails harmlessly for reserved signals */
+	}
+	sigprocmask(SIG_SETMASK, &orig_mask, NULL);
+	if (dup2(out_w, STDOUT_FILENO) < 0 || dup2(err_w, STDERR_FILENO) < 0) {
+		int e = errno;
+		ssize_t w = write(exec_w, &e, sizeof e);
+		(void)w;
+		_exit(126);
+	}
+	execvpe(cfg->argv[0], cfg->argv, env);
+	int e = errno;
+	ssize_t w = write(exec_w, &e, sizeof e);
+	(void)w;
+	_exit(e == ENOENT ? 127 : 126);
+}
+
+static int pipe_above_stdio(int fds[2], struct err *err)
+{
+	if (pipe2(fds, O_CLOEXEC) != 0)
+		return err_set(err, "cannot create a pipe for the command (%s): raise the open files limit",
+			       strerror(errno));
+	/* If the agent was started with fd 0, 1 or 2 closed, a pipe can land
+	 * there, and dup2 in the child would then clobber it. */
+	for (int i = 0; i < 2; i++) {
+		if (fds[i] > 2)
+			continue;
+		int nfd = fcntl(fds[i], F_DUPFD_CLOEXEC, 3);
+		if (nfd < 0) {
+			close(fds[0]);
+			close(fds[1]);
+			return err_set(err, "cannot move a pipe above the standard descriptors (%s)",
+				       strerror(errno));
+		}
+		close(fds[i]);
+		fds[i] = nfd;
+	}
+	return 0;
+}
+
+static void close_fd(int *fd)
+{
+	if (*fd >= 0)
+		close(*fd);
+	*fd = -1;
+}
+
+int supervise_run(const struct supervise_config *cfg, struct command_result *res, struct err *err)
+{
+	int rc = -1;
+	int out_p[2] = { -1, -1 }, err_p[2] = { -1, -1 }, exec_p[2] = { -1, -1 };
+	struct outfile of = { -1, "", NULL }, mark = { -1, "", NULL };
+	char **env = NULL;
+	struct sup s;
+	memset(&s, 0, sizeof s);
+	s.cfg = cfg;
+	s.res = res;
+	s.sfd = -1;
+	s.pid = -1;
+	s.timeout_at = s.kill_at = -1;
+	sigemptyset(&s.sent);
+
+	memset(res, 0, sizeof *res);
+	res->stdout_tail.max = cfg->stdout_keep;
+	res->stderr_tail.max = cfg->stderr_keep;
+	res->exit_code = -1;
+	res->timeout_ms = cfg->timeout_ms;
+	res->command = xstrdup(cfg->argv && cfg->argv[0] ? cfg->argv[0] : "");
+	if (!cfg->argv || !cfg->argv[0])
+		return err_set(err, "no command given: put the command after the options, e.g. sfn-agent -- /app/job.sh");
+
+	if (supervise_prepare(err) != 0)
+		return -1;
+	sigset_t set;
+	handled_set(&set);
+	s.sfd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
+	if (s.sfd < 0) {
+		err_set(err, "cannot create a signalfd (%s): this kernel is too old", strerror(errno));
+		goto out;
+	}
+	if (outfile_open(&of, "sfn-output", err) != 0 || outfile_open(&mark, "sfn-report-mark", err) != 0)
+		goto out;
+	if (pipe_above_stdio(out_p, err) != 0 || pipe_above_stdio(err_p, err) != 0 ||
+	    pipe_above_stdio(exec_p, err) != 0)
+		goto out;
+	env = build_env(of.path, mark.path);
+
+	s.start_ms = now_ms(&s);
+	pid_t pid = fork();
+	if (pid < 0) {
+		err_set(err, "cannot start the command: fork failed (%s)", strerror(errno));
+		goto out;
+	}
+	if (pid == 0)
+		child_exec(cfg, env, out_p[1], err_p[1], exec_p[1]);
+	s.pid = pid;
+	/* Also here: whichever of parent and child runs first, the group exists
+	 * before we signal it.  EACCES means the child already exec'd (and did
+	 * it itself). */
+	if (setpgid(pid, pid) != 0 && errno != EACCES && errno != ESRCH)
+		log_debug("setpgid for the command failed: %s", strerror(errno));
+	close_fd(&out_p[1]);
+	close_fd(&err_p[1]);
+	close_fd(&exec_p[1]);
+
+	/* EOF here means exec succeeded (the pipe is close-on-exec). */
+	int exec_errno = 0;
+	ssize_t n;
+	do
+		n = read(exec_p[0], &exec_errno, sizeof exec_errno);
+	while (n < 0 && errno == EINTR);
+	close_fd(&exec_p[0]);
+	if (n == (ssize_t)sizeof exec_errno) {
+		int status;
+		while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+			;
+		res->started = false;
+		res->exec_errno = exec_errno;
+		res->exit_code = exec_errno == ENOENT ? 127 : 126;
+		res->duration_s = (double)(now_ms(&s) - s.start_ms) / 1000.0;
+		rc = 0;
+		goto out;
+	}
+	res->started = true;
+
+	s.streams[0] = (struct stream){ out_p[0], STDOUT_FILENO, false, &res->stdout_tail };
+	s.streams[1] = (struct stream){ err_p[0], STDERR_FILENO, false, &res->stderr_tail };
+	out_p[0] = err_p[0] = -1;
+	for (int i = 0; i < 2; i++)
+		if (fcntl(s.streams[i].fd, F_SETFL, O_NONBLOCK) != 0)
+			log_debug("cannot make the command's pipe non-blocking: %s", strerror(errno));
+	if (cfg->timeout_ms > 0)
+		s.timeout_at = s.start_ms + cfg->timeout_ms;
+	int64_t tick_at = cfg->tick.fn ? cfg->tick.next_ms : -1;
+	s.phase = RUNNING;
+
+	while (s.phase != DONE) {
+		int64_t t = now_ms(&s);
+		int64_t next = -1;
+		switch (s.phase) {
+		case RUNNING:
+			next = min_deadline(tick_at, s.res->stop == STOP_NONE ? s.timeout_at : -1);
+			next = min_deadline(next, s.killed ? -1 : s.kill_at);
+			break;
+		case DRAIN:
+			next = s.drain_until;
+			break;
+		case CLEANUP:
+			next = t + CLEANUP_POLL_MS;
+			break;
+		case DONE:
+			break;
+		}
+		int timeout = -1;
+		if (next >= 0)
+			timeout = next <= t ? 0 : (next - t > 60000 ? 60000 : (int)(next - t));
+
+		struct pollfd pfd[3];
+		nfds_t nfd = 0;
+		pfd[nfd++] = (struct pollfd){ s.sfd, POLLIN, 0 };
+		int idx[2] = { -1, -1 };
+		for (int i = 0; i < 2; i++) {
+			if (s.streams[i].fd >= 0) {
+				idx[i] = (int)nfd;
+				pfd[nfd++] = (struct pollfd){ s.streams[i].fd, POLLIN, 0 };
+			}
+		}
+		int r = poll(pfd, nfd, timeout);
+		if (r < 0 && errno != EINTR) {
+			err_set(err, "poll failed (%s): this is a bug, please report it", strerror(errno));
+			/* The command is still out there: take it down before leaving. */
+			send_signal(&s, SIGKILL, true);
+			goto out;
+		}
+		if (r > 0) {
+			for (int i = 0; i < 2; i++)
+				if (idx[i] >= 0 && pfd[idx[i]].revents)
+					read_stream(&s, &s.streams[i]);
+			if (pfd[0].revents)
+				handle_signals(&s);
+		}
+		reap(&s);
+		if (s.phase == RUNNING && s.child_exited) {
+			s.phase = DRAIN;
+			s.drain_until = now_ms(&s) + DRAIN_MS;
+		}
+		if (s.phase == RUNNING && tick_at >= 0 && now_ms(&s) >= tick_at) {
+			bool stop = false;
+			tick_at = cfg->tick.fn(cfg->tick.ctx, now_ms(&s), &stop);
+			if (stop && s.res->stop == STOP_NONE) {
+				log_info("stopping the command: SIGTERM now, SIGKILL in %lld s",
+					 (long long)(cfg->grace_ms / 1000));
+				begin_stop(&s, STOP_TOKEN_LOST, SIGTERM);
+			}
+		}
+		run_timers(&s);
+	}
+	rc = 0;
+
+out:
+	for (int i = 0; i < 2; i++)
+		close_fd(&s.streams[i].fd);
+	if (rc == 0 && res->started) {
+		struct err e;
+		if (outfile_read(&of, OUTPUT_READ_MAX, &res->output_file, &e) != 0)
+			log_warn("%s", e.msg);
+		if (outfile_read(&mark, 4096, &res->report_mark, &e) != 0)
+			log_warn("%s", e.msg);
+	}
+	if (rc != 0 && s.pid > 0 && !s.child_exited && res->started) {
+		int status;
+		while (waitpid(s.pid, &status, 0) < 0 && errno == EINTR)
+			;
+	}
+	outfile_close(&of);
+	outfile_close(&mark);
+	close_fd(&out_p[0]);
+	close_fd(&out_p[1]);
+	close_fd(&err_p[0]);
+	close_fd(&err_p[1]);
+	close_fd(&exec_p[0]);
+	close_fd(&exec_p[1]);
+	close_fd(&s.sfd);
+	if (env)
+		free_env(env);
+	free(s.termed);
+	return rc;
+}
