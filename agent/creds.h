@@ -31,7 +31,7 @@ enum creds_result {
 
 struct creds_ctx {
 	const struct sys *sys;
-	struct http *http;  /* for the providers that fetch over HTTP */
+	struct http *http;   /* for the providers that fetch over HTTP */
 	const char *profile; /* AWS_PROFILE or "default" */
 };
 
@@ -58,6 +58,44 @@ void creds_chain_invalidate(struct creds_chain *ch);
 /* Which provider yielded the current credentials ("environment", ...). */
 const char *creds_chain_source(const struct creds_chain *ch);
 void creds_chain_free(struct creds_chain *ch);
+
+/* The pieces below are shared by the providers and exposed for unit tests
+ * and fuzzing. */
+
+/* The JSON the ECS container endpoint and IMDS answer: AccessKeyId,
+ * SecretAccessKey, Token (optional), Expiration (optional, ISO 8601).  out is
+ * cleared first and filled only on success; 0 or -1 with err set. */
+int creds_parse_json(struct span body, struct creds *out, struct err *err);
+
+/* The body of an STS AssumeRoleWithWebIdentity answer (status is the HTTP
+ * status): the credentials on success, or err with STS's Code and Message. */
+int creds_sts_parse(struct span body, long status, struct creds *out, struct err *err);
+
+/* "2026-11-21T13:00:00Z" (a fraction and a +hh:mm offset are accepted) to
+ * milliseconds since the epoch.  0 or -1. */
+int iso8601_parse_ms(struct span s, int64_t *out_ms);
+
+/* Whether the container credentials may be fetched from url, as the SDKs
+ * decide: https to any host; plain http only to loopback (127.0.0.0/8, ::1,
+ * localhost) or the ECS/EKS addresses 169.254.170.2, 169.254.170.23 and
+ * fd00:ec2::23.  0, or -1 with err saying why not. */
+int creds_ecs_url_allowed(const char *url, struct err *err);
+
+/* One request with retries: transport failures (connect, timeout, reset) and
+ * HTTP 5xx are tried again up to attempts times with a short backoff (through
+ * ctx->sys->sleep_ms).  0 when an answer below 500 arrived (resp holds it),
+ * -1 with err naming what (e.g. "the ECS container credentials endpoint")
+ * and the last failure. */
+int creds_http_retry(const struct creds_ctx *ctx, const struct http_request *req, struct http_response *resp,
+		     int attempts, const char *what, struct err *err);
+
+/* Reads a small file whole (at most max bytes).  0, 1 when it does not exist
+ * (ENOENT, ENOTDIR), or -1 with err naming the file and the reason. */
+int creds_read_file(const char *path, size_t max, struct buf *out, struct err *err);
+
+/* The region from IMDSv2 (GET /latest/meta-data/placement/region), or NULL
+ * when IMDS is disabled, unset or unreachable. */
+char *imds_region(const struct sys *sys, struct http *http);
 
 /* Region from the profile's config file (AWS_CONFIG_FILE, AWS_PROFILE), or
  * NULL.  Returned string is owned by the caller. */
