@@ -65,6 +65,11 @@ demo: check-deps $(BIN)
 static:
 	@scripts/static.sh
 
+# For scripts/static.sh, which builds with these rules and flags under musl.
+.PHONY: print-cflags
+print-cflags:
+	@echo $(STD_CFLAGS)
+
 bench: check-deps static
 	@python3 tests/bench/bench.py
 

@@ -1,0 +1,383 @@
+#!/usr/bin/env bash
+# Builds dist/sfn-agent: one static, stripped, reproducible binary that runs in any image,
+# FROM scratch included (musl libc, OpenSSL, libcurl and cJSON linked in, a CA bundle built in).
+#
+# The libraries are built from Debian's source packages with musl-gcc, once, into a cache outside
+# the tree, keyed by the versions obtained and the build flags; later runs reuse it and take seconds.
+# The Dockerfile runs this same script, so the image holds the same bytes as `make static`.
+#
+# Environment (all optional):
+#   SFN_AGENT_DEPS_CACHE     where the libraries are cached   (default ~/.cache/sfn-agent-deps)
+#   SFN_AGENT_DEPS_REFRESH=1 look for newer Debian source versions now (done anyway after 7 days)
+#   SFN_AGENT_STATIC_O       object directory                 (default build/static)
+#   SFN_AGENT_STATIC_OUT     the binary                       (default dist/sfn-agent)
+#   SFN_AGENT_CA_FILE        PEM bundle to build in (default /etc/ssl/certs/ca-certificates.crt)
+#   SFN_AGENT_DEBIAN_MIRROR / SFN_AGENT_DEBIAN_SECURITY / SFN_AGENT_DEBIAN_SUITE
+#                            where the sources come from (default Debian 12 "bookworm")
+set -euo pipefail
+
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+
+BUDGET=3145728 # 3 MiB, CA bundle included
+CACHE_ROOT=${SFN_AGENT_DEPS_CACHE:-${HOME:-/root}/.cache/sfn-agent-deps}
+O=${SFN_AGENT_STATIC_O:-build/static}
+OUT=${SFN_AGENT_STATIC_OUT:-dist/sfn-agent}
+CA_FILE=${SFN_AGENT_CA_FILE:-/etc/ssl/certs/ca-certificates.crt}
+SUITE=${SFN_AGENT_DEBIAN_SUITE:-bookworm}
+MIRROR=${SFN_AGENT_DEBIAN_MIRROR:-http://deb.debian.org/debian}
+SECURITY=${SFN_AGENT_DEBIAN_SECURITY:-http://deb.debian.org/debian-security}
+KEYRING=/usr/share/keyrings/debian-archive-keyring.gpg
+MAX_AGE_DAYS=7
+JOBS=$(nproc 2>/dev/null || echo 2)
+
+# Bump when the way the libraries are built changes in a way the flags below do not show.
+RECIPE=1
+
+say() { printf 'static: %s\n' "$*" >&2; }
+die() { printf 'static: error: %s\n' "$*" >&2; exit 1; }
+
+# Packages that provide the tools below (Debian/Ubuntu names).
+BUILD_PKGS="musl-tools dpkg-dev perl make binutils file ca-certificates debian-archive-keyring"
+
+missing_tools() {
+	local t
+	for t in musl-gcc dpkg-source apt-get perl make ar strip readelf file sha256sum od; do
+		command -v "$t" >/dev/null 2>&1 || printf '%s ' "$t"
+	done
+	[ -r "$KEYRING" ] || printf '%s ' "$KEYRING"
+	[ -r "$CA_FILE" ] || printf '%s ' "$CA_FILE"
+}
+
+need_tools() {
+	local miss
+	miss=$(missing_tools)
+	[ -z "$miss" ] && return 0
+	if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+		say "installing build tools ($miss missing): apt-get install $BUILD_PKGS"
+		apt-get update -qq >/dev/null || die "apt-get update failed; run it by hand and retry."
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $BUILD_PKGS \
+			>/dev/null || die "apt-get install $BUILD_PKGS failed; install them and retry."
+		miss=$(missing_tools)
+		[ -z "$miss" ] && return 0
+	fi
+	die "missing: $miss; install them with: sudo apt-get install $BUILD_PKGS (then run 'make static' again)."
+}
+
+# --- Flags.  Every flag that shapes the libraries is part of the cache key. ---------------------
+
+ARCH=$(uname -m)
+case $ARCH in
+x86_64) OSSL_TARGET=linux-x86_64 ;;
+aarch64) OSSL_TARGET=linux-aarch64 ;;
+*) die "no OpenSSL target known for $ARCH; add one to scripts/static.sh." ;;
+esac
+
+# Size first; unwind tables are only for debuggers and C++ exceptions, neither of which a stripped
+# C binary uses.
+DEPS_CFLAGS="-Os -ffunction-sections -fdata-sections -fno-asynchronous-unwind-tables -fno-unwind-tables"
+
+# TLS 1.2/1.3 client with the algorithms AWS endpoints and ordinary proxies use; nothing loads
+# code or configuration at run time.
+OSSL_OPTS="no-shared no-module no-engine no-dso no-async no-comp no-legacy no-deprecated
+	no-autoload-config no-ssl3 no-tls1 no-tls1_1 no-dtls no-srp no-psk no-srtp no-sctp
+	no-idea no-camellia no-seed no-bf no-cast no-rc2 no-rc4 no-rc5 no-md4 no-mdc2 no-rmd160
+	no-whirlpool no-des no-aria no-sm2 no-sm3 no-sm4 no-gost no-siphash no-scrypt no-ocsp
+	no-cms no-ts no-ct no-rfc3779 no-nextprotoneg no-ui-console no-ocb no-dsa
+	no-cmp no-ec2m no-multiblock no-tests no-filenames"
+
+# HTTP and HTTPS only: the agent speaks AWS JSON over HTTPS, through an HTTP(S) proxy at most.
+CURL_OPTS="--disable-shared --enable-static --disable-dependency-tracking --disable-silent-rules
+	--with-openssl --without-ca-bundle --without-ca-path --without-ca-fallback
+	--without-libpsl --without-zlib --without-brotli --without-zstd --without-libidn2
+	--without-nghttp2 --without-ngtcp2 --without-nghttp3 --without-quiche --without-msh3
+	--without-librtmp --without-libssh2 --without-libssh --without-wolfssh --without-libgsasl
+	--without-gssapi --without-hyper
+	--disable-ftp --disable-file --disable-ldap --disable-ldaps --disable-rtsp --disable-dict
+	--disable-telnet --disable-tftp --disable-pop3 --disable-imap --disable-smb --disable-smtp
+	--disable-gopher --disable-mqtt --disable-manual --disable-ntlm --disable-ntlm-wb
+	--disable-kerberos-auth --disable-negotiate-auth --disable-alt-svc --disable-hsts
+	--disable-cookies --disable-doh --disable-mime --disable-netrc --disable-progress-meter
+	--disable-get-easy-options --disable-unix-sockets --disable-tls-srp
+	--disable-openssl-auto-load-config --enable-ipv6 --enable-threaded-resolver"
+
+PKGS="openssl curl cjson"
+
+gcc_id() { musl-gcc --version 2>/dev/null | head -n1; dpkg-query -W -f='${Version}' musl-dev 2>/dev/null || true; }
+
+flags_hash() {
+	printf '%s\n' "$RECIPE" "$ARCH" "$(gcc_id)" "$DEPS_CFLAGS" "$OSSL_OPTS" "$CURL_OPTS" |
+		sha256sum | cut -c1-12
+}
+
+# --- Debian sources, through a private apt configuration (the system's is left alone). --------
+
+APT_DIR=$CACHE_ROOT/apt
+apt_opts() {
+	local o=(-o "Dir::Etc::SourceList=$APT_DIR/sources.list" -o "Dir::Etc::SourceParts=$APT_DIR/sources.list.d"
+		-o "Dir::State::Lists=$APT_DIR/lists" -o "Dir::Cache=$APT_DIR/cache"
+		-o "Dir::Cache::pkgcache=" -o "Dir::Cache::srcpkgcache=" -o "Debug::NoLocking=1"
+		-o "APT::Get::Only-Source=1")
+	# apt downloads as the unprivileged _apt user when it can; a private directory it cannot
+	# write to would only produce warnings.
+	[ "$(id -u)" = 0 ] && o+=(-o "APT::Sandbox::User=root")
+	printf '%s\n' "${o[@]}"
+}
+
+apt_update() {
+	mkdir -p "$APT_DIR/lists/partial" "$APT_DIR/cache/archives/partial" "$APT_DIR/sources.list.d"
+	cat >"$APT_DIR/sources.list" <<-EOF
+		deb-src [signed-by=$KEYRING] $MIRROR $SUITE main
+		deb-src [signed-by=$KEYRING] $MIRROR $SUITE-updates main
+		deb-src [signed-by=$KEYRING] $SECURITY $SUITE-security main
+	EOF
+	local opts
+	mapfile -t opts < <(apt_opts)
+	say "reading Debian's source index ($SUITE)"
+	apt-get "${opts[@]}" -qq update >&2
+}
+
+# Versions of a source package, newest first.
+src_versions() {
+	local opts v sorted=() i inserted
+	mapfile -t opts < <(apt_opts)
+	for v in $(apt-cache "${opts[@]}" showsrc "$1" 2>/dev/null |
+		awk -v p="$1" '/^Package:/ {ok = ($2 == p)} ok && /^Version:/ {print $2}' | sort -u); do
+		inserted=
+		for i in "${!sorted[@]}"; do
+			if dpkg --compare-versions "$v" gt "${sorted[$i]}"; then
+				sorted=("${sorted[@]:0:$i}" "$v" "${sorted[@]:$i}")
+				inserted=1
+				break
+			fi
+		done
+		[ -n "$inserted" ] || sorted+=("$v")
+	done
+	printf '%s\n' "${sorted[@]}"
+}
+
+# Fetches and unpacks (patches applied) one source package into $2/<pkg>; prints the version.
+# Debian's mirrors drop superseded versions and a security upload can be listed before its files
+# are everywhere, so when the newest cannot be fetched the next one down is taken.
+fetch_src() {
+	local pkg=$1 dest=$2 opts v dir
+	mapfile -t opts < <(apt_opts)
+	for v in "" $(src_versions "$pkg"); do
+		rm -rf "$dest/dl-$pkg" && mkdir -p "$dest/dl-$pkg"
+		if (cd "$dest/dl-$pkg" && apt-get "${opts[@]}" -qq source "$pkg${v:+=$v}") \
+			>"$dest/dl-$pkg.log" 2>&1; then
+			dir=$(find "$dest/dl-$pkg" -mindepth 1 -maxdepth 1 -type d | head -n1)
+			[ -n "$dir" ] || continue
+			mv "$dir" "$dest/$pkg"
+			sed -n 's/^Version: //p' "$dest/dl-$pkg"/*.dsc | head -n1
+			rm -rf "$dest/dl-$pkg"
+			return 0
+		fi
+		say "could not fetch $pkg${v:+ $v}: $(grep -m1 -E '^(E|Err):' "$dest/dl-$pkg.log" || tail -n1 "$dest/dl-$pkg.log")"
+	done
+	return 1
+}
+
+# --- Building the libraries ---------------------------------------------------------------------
+
+kernel_headers() {
+	# musl ships no kernel headers; OpenSSL wants <linux/...> and <asm/...>.  Borrow the build
+	# host's, after musl's own (-idirafter), so nothing of glibc comes along.
+	local d=$1 triplet
+	triplet=$(gcc -dumpmachine 2>/dev/null || echo "$ARCH-linux-gnu")
+	mkdir -p "$d"
+	ln -sfn /usr/include/linux "$d/linux"
+	ln -sfn /usr/include/asm-generic "$d/asm-generic"
+	if [ -d "/usr/include/$triplet/asm" ]; then
+		ln -sfn "/usr/include/$triplet/asm" "$d/asm"
+	else
+		ln -sfn /usr/include/asm "$d/asm"
+	fi
+	[ -e "$d/linux/version.h" ] || die "kernel headers not found in /usr/include; install linux-libc-dev."
+}
+
+# Same mtime everywhere: Debian's packaging patches touch configure.ac and Makefile.am, and make
+# must not try to run autotools (not installed, and not wanted) because of it.
+flatten_mtimes() { find "$1" -exec touch -h -d "@$2" {} +; }
+
+build_openssl() {
+	local src=$1 prefix=$2
+	say "building OpenSSL $(cat "$prefix/versions/openssl")"
+	kernel_headers "$src/kernel-headers"
+	# Relative paths only: OpenSSL keeps its compiler flags in the binary (OpenSSL_version), and
+	# a cache path in there would make the output depend on where the cache lives.
+	(cd "$src" && CC=musl-gcc CFLAGS="$DEPS_CFLAGS -idirafter kernel-headers" \
+		./Configure "$OSSL_TARGET" $OSSL_OPTS --prefix="$prefix" --libdir=lib --openssldir=/etc/ssl &&
+		make -j"$JOBS" build_libs && make install_dev) \
+		>"$src.log" 2>&1 || { tail -n 40 "$src.log" >&2; die "OpenSSL build failed (log: $src.log)"; }
+}
+
+build_curl() {
+	local src=$1 prefix=$2 p
+	say "building curl $(cat "$prefix/versions/curl")"
+	# Debian's last two patches rename the library for its GnuTLS and NSS flavours (debian/rules
+	# pops them for the OpenSSL build); do the same.
+	for p in 99_nss.patch 90_gnutls.patch; do
+		if grep -qx "$p" "$src/debian/patches/series"; then
+			(cd "$src" && patch -R -p1 -s <"debian/patches/$p") || die "could not revert curl's $p"
+		fi
+	done
+	flatten_mtimes "$src" "$SOURCE_DATE_EPOCH"
+	(cd "$src" && CC=musl-gcc CFLAGS="$DEPS_CFLAGS" CPPFLAGS="-I$prefix/include" \
+		LDFLAGS="-L$prefix/lib" LIBS="-lssl -lcrypto" \
+		./configure --prefix="$prefix" $CURL_OPTS && make -j"$JOBS" -C lib &&
+		make -C lib install && make -C include install) \
+		>"$src.log" 2>&1 || { tail -n 40 "$src.log" >&2; die "curl build failed (log: $src.log)"; }
+}
+
+build_cjson() {
+	local src=$1 prefix=$2
+	say "building cJSON $(cat "$prefix/versions/cjson")"
+	mkdir -p "$prefix/include/cjson" "$prefix/lib"
+	(cd "$src" && musl-gcc $DEPS_CFLAGS -std=c89 -c -o cJSON.o cJSON.c && ar rcsD libcjson.a cJSON.o) \
+		>"$src.log" 2>&1 || { cat "$src.log" >&2; die "cJSON build failed (log: $src.log)"; }
+	cp "$src/cJSON.h" "$prefix/include/cjson/cJSON.h"
+	cp "$src/libcjson.a" "$prefix/lib/libcjson.a"
+}
+
+# Prints the directory holding include/ and lib/ for the current flags, building it if needed.
+deps() {
+	local fh pins age key dir work v pkg
+	fh=$(flags_hash)
+	pins=$CACHE_ROOT/versions-$fh
+	mkdir -p "$CACHE_ROOT"
+
+	# Reuse the versions resolved last time unless asked, or they are a week old (security
+	# updates); a failed refresh falls back to them.
+	if [ -f "$pins" ] && [ -z "${SFN_AGENT_DEPS_REFRESH:-}" ]; then
+		age=$((($(date +%s) - $(stat -c %Y "$pins")) / 86400))
+		key=$(cat "$pins")
+		if [ "$age" -lt "$MAX_AGE_DAYS" ] && [ -f "$CACHE_ROOT/$key/ok" ]; then
+			printf '%s\n' "$CACHE_ROOT/$key"
+			return 0
+		fi
+	fi
+
+	need_tools
+	if ! apt_update; then
+		if [ -f "$pins" ] && [ -f "$CACHE_ROOT/$(cat "$pins")/ok" ]; then
+			say "cannot reach Debian's archive; keeping the libraries built before"
+			touch "$pins"
+			printf '%s\n' "$CACHE_ROOT/$(cat "$pins")"
+			return 0
+		fi
+		if [ "$(id -u)" != 0 ]; then
+			die "no cached libraries in $CACHE_ROOT and apt-get could not read Debian's source index;
+  run 'make static' once as root (it fetches the Debian sources of openssl, curl and cjson),
+  or on Debian/Ubuntu: sudo apt-get install $BUILD_PKGS, then run 'make static' again."
+		fi
+		die "apt-get could not read Debian's source index ($MIRROR, $SECURITY); check the network."
+	fi
+
+	work=$CACHE_ROOT/tmp.$$
+	trap 'rm -rf "$work"' EXIT
+	rm -rf "$work" && mkdir -p "$work/prefix/versions"
+	for pkg in $PKGS; do
+		v=$(fetch_src "$pkg" "$work") || die "could not fetch the Debian source of $pkg (see $work/dl-$pkg.log)"
+		printf '%s\n' "$v" >"$work/prefix/versions/$pkg"
+	done
+	key=$(for pkg in $PKGS; do printf '%s-%s_' "$pkg" "$(cat "$work/prefix/versions/$pkg")"; done)$fh
+	key=$(printf '%s' "$key" | tr -c 'A-Za-z0-9._+-' '_')
+	dir=$CACHE_ROOT/$key
+	if [ -f "$dir/ok" ]; then
+		say "libraries for these versions are cached already"
+	else
+		# The build date OpenSSL records comes from its changelog, not from the clock.
+		SOURCE_DATE_EPOCH=$(cd "$work/openssl" && dpkg-parsechangelog -STimestamp)
+		export SOURCE_DATE_EPOCH
+		local prefix=$work/prefix
+		build_openssl "$work/openssl" "$prefix"
+		build_curl "$work/curl" "$prefix"
+		build_cjson "$work/cjson" "$prefix"
+		printf '%s\n' "$DEPS_CFLAGS" >"$prefix/cflags"
+		# Install paths are recorded in a few text files; rename the prefix into its place.
+		rm -rf "$dir" && mkdir -p "$dir"
+		cp -a "$prefix/include" "$prefix/lib" "$prefix/versions" "$prefix/cflags" "$dir/"
+		touch "$dir/ok"
+	fi
+	printf '%s\n' "$key" >"$pins"
+	rm -rf "$work"
+	trap - EXIT
+	printf '%s\n' "$dir"
+}
+
+# --- The binary ---------------------------------------------------------------------------------
+
+# The CA bundle built into the binary, as a C array; used when no CA file is found at run time
+# (agent/http_curl.c looks for the symbols weakly, so the development build works without it).
+gen_ca() {
+	local pem=$1 out=$2 n
+	n=$(grep -c 'BEGIN CERTIFICATE' "$pem" || true)
+	[ "$n" -gt 0 ] || die "$pem holds no certificates; install ca-certificates."
+	# PEM is ASCII; anything else means this is not the file we think it is.
+	if LC_ALL=C grep -q '[^ -~]' "$pem"; then
+		die "$pem is not a plain PEM bundle (non-ASCII bytes); point SFN_AGENT_CA_FILE at one."
+	fi
+	{
+		printf '/* Generated by scripts/static.sh from %s: %s certificates (%s).  Do not edit. */\n' \
+			"$pem" "$n" "$(dpkg-query -W -f='ca-certificates ${Version}' ca-certificates 2>/dev/null ||
+				echo 'origin unknown')"
+		printf '/* Types as declared (weak) in agent/http.h. */\n'
+		printf 'const char sfn_builtin_ca_bundle[] =\n'
+		sed -e 's/\\/\\\\/g' -e 's/"/\\"/g' -e 's/^/\t"/' -e 's/$/\\n"/' "$pem"
+		printf '\t;\nconst unsigned long sfn_builtin_ca_bundle_len = sizeof sfn_builtin_ca_bundle - 1;\n'
+	} >"$out.tmp"
+	mv "$out.tmp" "$out"
+}
+
+main() {
+	local deps_dir epoch std size
+	deps_dir=$(deps)
+	say "libraries: $(for p in $PKGS; do printf '%s %s  ' "$p" "$(cat "$deps_dir/versions/$p")"; done)"
+	[ -r "$CA_FILE" ] || die "$CA_FILE not found; install ca-certificates (apt-get install ca-certificates)."
+	command -v musl-gcc >/dev/null || die "musl-gcc not found; install musl-tools (apt-get install musl-tools)."
+
+	epoch=$(git -C "$ROOT" log -1 --format=%ct 2>/dev/null || echo 1)
+	export SOURCE_DATE_EPOCH=${SOURCE_DATE_EPOCH:-$epoch}
+	export LC_ALL=C TZ=UTC
+
+	mkdir -p "$O" "$(dirname "$OUT")"
+	# Short, stable paths in the command lines below.
+	ln -sfn "$deps_dir" "$O/deps"
+	kernel_headers "$O/kernel-headers"
+	gen_ca "$CA_FILE" "$O/ca_builtin.c"
+	std=$(make -s --no-print-directory print-cflags)
+	# shellcheck disable=SC2086
+	musl-gcc -Os $DEPS_CFLAGS $std -c -o "$O/ca_builtin.o" "$O/ca_builtin.c"
+
+	# The Makefile's own rules and source list, with musl and the cached libraries swapped in.
+	env -u CFLAGS -u LDFLAGS -u LDLIBS -u CPPFLAGS make --no-print-directory \
+		O="$O" BIN="$O/sfn-agent.debug" CC=musl-gcc OPT="$DEPS_CFLAGS" \
+		EXTRA_CFLAGS="-isystem $O/deps/include -idirafter $O/kernel-headers -ffile-prefix-map=$ROOT=." \
+		LDFLAGS="-static -L$O/deps/lib -Wl,--gc-sections -Wl,--build-id=none -Wl,-O1" \
+		LDLIBS="$O/ca_builtin.o -lcurl -lssl -lcrypto -lcjson" \
+		"$O/sfn-agent.debug" >&2
+
+	strip --strip-all -R .comment -R '.note*' -o "$OUT.tmp" "$O/sfn-agent.debug"
+	mv "$OUT.tmp" "$OUT"
+
+	# A dynamic binary would not run in FROM scratch: refuse it.
+	if ! file -b "$OUT" | grep -q 'statically linked'; then
+		die "$OUT is not statically linked: $(file -b "$OUT")"
+	fi
+	if readelf -lW "$OUT" | grep -q 'INTERP'; then
+		die "$OUT asks for a program interpreter (PT_INTERP); it would not run in an empty image."
+	fi
+	if readelf -dW "$OUT" 2>/dev/null | grep -q 'NEEDED'; then
+		die "$OUT needs shared libraries: $(readelf -dW "$OUT" | grep NEEDED | tr -s ' ')"
+	fi
+	size=$(stat -c %s "$OUT")
+	if [ "$size" -gt "$BUDGET" ]; then
+		die "$OUT is $size bytes, over the budget of $BUDGET bytes (3 MiB); something pulled in
+  more code than before (compare 'size -A $O/sfn-agent.debug' with the last good build)."
+	fi
+	say "$OUT: $size bytes ($(awk -v s="$size" 'BEGIN {printf "%.2f MiB", s / 1048576}'), budget $BUDGET)," \
+		"static, sha256 $(sha256sum "$OUT" | cut -c1-16)"
+}
+
+main "$@"
