@@ -13,6 +13,9 @@
 
 /* The SDKs refresh 5 to 15 minutes ahead; 5 is what the contract promises. */
 #define REFRESH_AHEAD_MS (5 * 60 * 1000)
+/* After a failed refresh, how long the current credentials are used before
+ * the next attempt. */
+#define REFRESH_RETRY_MS (30 * 1000)
 
 void creds_clear(struct creds *c)
 {
@@ -41,6 +44,7 @@ struct creds_chain {
 	struct creds cur;
 	bool have;
 	const char *source;
+	int64_t retry_after_ms; /* after a failed refresh: keep cur until then */
 };
 
 struct creds_chain *creds_chain_new(const struct sys *sys, struct http *http)
@@ -95,7 +99,8 @@ static const struct creds_provider *chain_fetch(struct creds_chain *ch, struct c
 				*err = perr;
 			return NULL;
 		}
-		log_debug("credentials: %s: not configured%s%s", p->name, perr.msg[0] ? ": " : "", perr.msg);
+		log_debug("credentials: %s: nothing there%s%s%s", p->name, perr.msg[0] ? " (" : "", perr.msg,
+			  perr.msg[0] ? ")" : "");
 	}
 	err_set(err, "no AWS credentials found: set AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, AWS_PROFILE, "
 		     "or run with a task role");
@@ -104,7 +109,11 @@ static const struct creds_provider *chain_fetch(struct creds_chain *ch, struct c
 
 static bool fresh(const struct creds_chain *ch, int64_t now)
 {
-	return ch->have && (ch->cur.expires_ms == 0 || now < ch->cur.expires_ms - REFRESH_AHEAD_MS);
+	if (!ch->have)
+		return false;
+	if (ch->cur.expires_ms == 0 || now < ch->cur.expires_ms - REFRESH_AHEAD_MS)
+		return true;
+	return now < ch->retry_after_ms && now < ch->cur.expires_ms;
 }
 
 int creds_chain_get(struct creds_chain *ch, const struct creds **out, struct err *err)
@@ -120,6 +129,9 @@ int creds_chain_get(struct creds_chain *ch, const struct creds **out, struct err
 	const struct creds_provider *p = chain_fetch(ch, &got, &ferr);
 	if (!p) {
 		if (ch->have && now < ch->cur.expires_ms) {
+			/* Not on every call: each attempt may cost seconds of
+			 * retries, and the old credentials still work. */
+			ch->retry_after_ms = now + REFRESH_RETRY_MS;
 			log_warn(
 			    "could not refresh the AWS credentials, using the current ones until they expire "
 			    "in %lld s: %s",
@@ -138,6 +150,7 @@ int creds_chain_get(struct creds_chain *ch, const struct creds **out, struct err
 	ch->cur = got;
 	ch->have = true;
 	ch->source = p->name;
+	ch->retry_after_ms = 0;
 	if (got.expires_ms) {
 		long long left = (long long)((got.expires_ms - now) / 1000);
 		if (refresh)
@@ -203,7 +216,12 @@ int creds_http_retry(const struct creds_ctx *ctx, const struct http_request *req
 			break;
 		if (n >= attempts)
 			break;
-		log_debug("credentials: %s: attempt %d failed, retrying", what, n);
+		if (log_enabled(LOG_DEBUG)) {
+			struct buf why = BUF_INIT;
+			describe_failure(resp, &why);
+			log_debug("credentials: %s: attempt %d failed (%s), retrying", what, n, why.data);
+			buf_free(&why);
+		}
 		ctx->sys->sleep_ms(delay);
 		delay *= 2;
 	}

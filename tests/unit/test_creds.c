@@ -634,6 +634,15 @@ static void test_chain_refresh_fails(void)
 	CHECK(f.n == 5);
 	CHECK(slept - before > 0 && slept - before <= 3000);
 
+	/* Not tried again on every call, but after a while. */
+	fake_now += 10 * 1000;
+	CHECK(creds_chain_get(ch, &c, &e) == 0);
+	CHECK(f.n == 5);
+	fake_now += 25 * 1000;
+	CHECK(creds_chain_get(ch, &c, &e) == 0);
+	CHECK_STR(c->access_key, "ASIA1");
+	CHECK(f.n == 9);
+
 	/* Once they have expired there is nothing left to use. */
 	fake_now += 5 * 60 * 1000;
 	CHECK(creds_chain_get(ch, &c, &e) == -1);
