@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 int ctl_usage_error(const char *cmd, const char *fmt, ...)
 {
@@ -66,14 +67,11 @@ struct sfn_client *ctl_client_new(const char *arn_region, struct err *err)
 
 void ctl_report_call(const char *operation, const struct sfn_reply *r)
 {
-	char explain[512];
+	char explain[768];
 	sfn_explain(r, operation, explain, sizeof explain);
-	if (r->code[0])
-		log_error("%s failed: %s: %s; %s", operation, r->code, r->message, explain);
-	else if (r->message[0])
-		log_error("%s failed: %s; %s", operation, r->message, explain);
-	else
-		log_error("%s failed: %s", operation, explain);
+	log_error("%s failed: %s", operation, explain);
+	log_debug("%s: HTTP %ld, code \"%s\", message \"%s\", %d attempt(s)", operation, r->http_status, r->code,
+		  r->message, r->attempts);
 }
 
 int ctl_check_state_machine(struct sfn_client *c, const char *arn, const struct asl_options *opt,
@@ -100,4 +98,170 @@ out:
 	cJSON_Delete(root);
 	buf_free(&body);
 	return rc;
+}
+
+/* ---- pure helpers of `start` ---- */
+
+int ctl_execution_name_validate(const char *name, struct err *err)
+{
+	static const char forbidden[] = "<>{}[]?*\"#%\\^|~`$&,;:/";
+	size_t len = strlen(name), chars = 0;
+	if (len == 0)
+		return err_set(err, "--name is empty: pass 1 to 80 characters, or leave --name out to get a "
+				    "generated unique name");
+	for (size_t i = 0; i < len;) {
+		const unsigned char *p = (const unsigned char *)name + i;
+		size_t n = utf8_seq_len(p, len - i);
+		if (n == 0)
+			return err_set(err, "--name is not valid UTF-8: pass letters, digits, - and _");
+		/* Control characters: U+0000–001F, U+007F–009F. */
+		if (n == 1 && (*p <= 0x20 || *p == 0x7F))
+			return err_set(err, "--name contains a space or a control character, which Step Functions "
+					    "forbids in names: use letters, digits, - and _");
+		if (n == 1 && strchr(forbidden, *p))
+			return err_set(err, "--name \"%s\" contains '%c', which Step Functions forbids in names: "
+					    "use letters, digits, - and _", name, *p);
+		if (n == 2 && p[0] == 0xC2 && (p[1] <= 0x9F || p[1] == 0xA0))
+			return err_set(err, "--name contains a control or non-breaking space character, which Step "
+					    "Functions forbids: use letters, digits, - and _");
+		i += n;
+		chars++;
+	}
+	if (chars > 80)
+		return err_set(err, "--name is %zu characters long, more than the 80 Step Functions allows: "
+				    "shorten it", chars);
+	return 0;
+}
+
+void ctl_execution_name_generate(int64_t wall_ms, uint64_t rnd, char out[64])
+{
+	time_t t = (time_t)(wall_ms / 1000);
+	struct tm tm;
+	char stamp[24] = "19700101T000000Z";
+	if (gmtime_r(&t, &tm))
+		strftime(stamp, sizeof stamp, "%Y%m%dT%H%M%SZ", &tm);
+	snprintf(out, 64, "sfn-agent-%s-%016llx", stamp, (unsigned long long)rnd);
+}
+
+static bool is_task_arn(const char *s)
+{
+	const char *ecs = strstr(s, ":ecs:");
+	return strncmp(s, "arn:", 4) == 0 && ecs && strstr(ecs, ":task/");
+}
+
+static const cJSON *get_any_case(const cJSON *obj, const char *key)
+{
+	const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, key);
+	return v ? v : cJSON_GetObjectItem(obj, key); /* cJSON_GetObjectItem ignores case */
+}
+
+char *ctl_task_arn_in(const char *text)
+{
+	if (!text)
+		return NULL;
+	char *found = NULL;
+	cJSON *root = cJSON_Parse(text);
+	const cJSON *tasks = get_any_case(root, "Tasks");
+	const cJSON *arn = get_any_case(cJSON_GetArrayItem(tasks, 0), "TaskArn");
+	if (cJSON_IsString(arn) && is_task_arn(arn->valuestring))
+		found = xstrdup(arn->valuestring);
+	cJSON_Delete(root);
+	if (found)
+		return found;
+	/* Another shape (or text that is not JSON): any task ARN will do. */
+	for (const char *p = strstr(text, "arn:"); p; p = strstr(p + 4, "arn:")) {
+		size_t n = strcspn(p, "\"' \t\r\n,}]\\");
+		char *cand = xstrndup(p, n);
+		if (is_task_arn(cand))
+			return cand;
+		free(cand);
+	}
+	return NULL;
+}
+
+/* The first "...EventDetails" object of an event that has the field. */
+static const cJSON *event_detail(const cJSON *ev, const char *field)
+{
+	const cJSON *d;
+	cJSON_ArrayForEach(d, ev) {
+		size_t n = d->string ? strlen(d->string) : 0;
+		if (cJSON_IsObject(d) && n > 12 && strcmp(d->string + n - 12, "EventDetails") == 0 &&
+		    cJSON_GetObjectItemCaseSensitive(d, field))
+			return d;
+	}
+	return NULL;
+}
+
+int ctl_history_scan(const char *body, size_t len, struct ctl_history *h)
+{
+	memset(h, 0, sizeof *h);
+	cJSON *root = cJSON_ParseWithLength(body, len);
+	const cJSON *events = cJSON_GetObjectItemCaseSensitive(root, "events");
+	if (!cJSON_IsArray(events)) {
+		cJSON_Delete(root);
+		return -1;
+	}
+	size_t cap = 0;
+	const cJSON *ev;
+	cJSON_ArrayForEach(ev, events) {
+		const cJSON *id = cJSON_GetObjectItemCaseSensitive(ev, "id");
+		const cJSON *type = cJSON_GetObjectItemCaseSensitive(ev, "type");
+		if (cJSON_IsNumber(id) && (long long)id->valuedouble > h->newest_id)
+			h->newest_id = (long long)id->valuedouble;
+		const char *t = cJSON_IsString(type) ? type->valuestring : "";
+		size_t tl = strlen(t);
+		if (!h->state && tl > 7 && strcmp(t + tl - 7, "Entered") == 0) {
+			const cJSON *d = event_detail(ev, "name");
+			const cJSON *name = cJSON_GetObjectItemCaseSensitive(d, "name");
+			if (cJSON_IsString(name))
+				h->state = xstrdup(name->valuestring);
+		}
+		if (strncmp(t, "Task", 4) == 0) {
+			const cJSON *d = event_detail(ev, "output");
+			const cJSON *out = cJSON_GetObjectItemCaseSensitive(d, "output");
+			char *arn = cJSON_IsString(out) ? ctl_task_arn_in(out->valuestring) : NULL;
+			if (arn) {
+				if (h->n_task_arns == cap) {
+					cap = cap ? 2 * cap : 4;
+					h->task_arns = xrealloc(h->task_arns, cap * sizeof *h->task_arns);
+				}
+				h->task_arns[h->n_task_arns++] = arn;
+			}
+		}
+		if (!h->error) {
+			const cJSON *d = event_detail(ev, "error");
+			const cJSON *e = cJSON_GetObjectItemCaseSensitive(d, "error");
+			const cJSON *c = cJSON_GetObjectItemCaseSensitive(d, "cause");
+			if (cJSON_IsString(e)) {
+				h->error = xstrdup(e->valuestring);
+				h->cause = cJSON_IsString(c) ? xstrdup(c->valuestring) : NULL;
+			}
+		}
+	}
+	cJSON_Delete(root);
+	return 0;
+}
+
+void ctl_history_free(struct ctl_history *h)
+{
+	for (size_t i = 0; i < h->n_task_arns; i++)
+		free(h->task_arns[i]);
+	free(h->task_arns);
+	free(h->state);
+	free(h->error);
+	free(h->cause);
+	memset(h, 0, sizeof *h);
+}
+
+void ctl_format_elapsed(int64_t ms, char out[32])
+{
+	if (ms < 0)
+		ms = 0;
+	int64_t s = ms / 1000;
+	if (s < 60)
+		snprintf(out, 32, "%.1fs", (double)ms / 1000);
+	else if (s < 3600)
+		snprintf(out, 32, "%dm%02ds", (int)(s / 60), (int)(s % 60));
+	else
+		snprintf(out, 32, "%dh%02dm%02ds", (int)(s / 3600), (int)(s / 60 % 60), (int)(s % 60));
 }

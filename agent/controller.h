@@ -39,4 +39,36 @@ void ctl_report_call(const char *operation, const struct sfn_reply *r);
 int ctl_check_state_machine(struct sfn_client *c, const char *arn, const struct asl_options *opt,
 			    int64_t deadline_ms, struct asl_report *report, struct sfn_reply *reply, struct err *err);
 
+
+/* ---- pure helpers of `start`, unit-tested ---- */
+
+/* 1–80 characters (UTF-8), none of: whitespace, < > { } [ ], ? *,
+ * " # % \ ^ | ~ ` $ & , ; : /, control characters.  0 or -1 with err. */
+int ctl_execution_name_validate(const char *name, struct err *err);
+
+/* "sfn-agent-YYYYMMDDTHHMMSSZ-<16 hex>": sortable, and unique enough that
+ * two starts in the same second never collide. */
+void ctl_execution_name_generate(int64_t wall_ms, uint64_t rnd, char out[64]);
+
+/* The first ECS task ARN (arn:...:ecs:...:task/...) in a TaskSubmitted
+ * output: Tasks[0].TaskArn (any capitalisation), else any such ARN in the
+ * text.  malloc'd, or NULL. */
+char *ctl_task_arn_in(const char *text);
+
+/* What one page of GetExecutionHistory (reverseOrder=true) tells. */
+struct ctl_history {
+	long long newest_id;  /* id of the newest event; 0 if none */
+	char *state;          /* name of the newest state entered, or NULL */
+	char **task_arns;     /* ECS task ARNs, newest first */
+	size_t n_task_arns;
+	char *error, *cause;  /* from the newest event details that carry an error */
+};
+
+/* 0, or -1 when body is not a history page. */
+int ctl_history_scan(const char *body, size_t len, struct ctl_history *h);
+void ctl_history_free(struct ctl_history *h);
+
+/* "12.3s", "4m05s", "2h03m04s". */
+void ctl_format_elapsed(int64_t ms, char out[32]);
+
 #endif

@@ -301,10 +301,9 @@ static cJSON *task_definition_arn(const char *td)
 		const char *slash = strchr(td, '/');
 		if (slash && strchr(slash, ':'))
 			return cJSON_CreateString(td);
-		cJSON *s = cJSON_CreateObject();
 		struct buf b = BUF_INIT;
 		buf_printf(&b, "%s:*", td);
-		cJSON_AddStringToObject(s, "Fn::Sub", buf_cstr(&b));
+		cJSON *s = cJSON_CreateString(buf_cstr(&b));
 		buf_free(&b);
 		return s;
 	}
@@ -409,9 +408,9 @@ int template_cloudformation(const struct template_opts *o, struct buf *out, stru
 	cJSON_AddItemToArray(arn, cJSON_CreateString("Arn"));
 	cJSON_AddItemToObject(cJSON_AddObjectToObject(props, "RoleArn"), "Fn::GetAtt", arn);
 	cJSON_AddItemToObject(props, "Definition",
-			      build_asl(o, "arn:${Partition}:states:::ecs:runTask.waitForTaskToken"));
-	cJSON_AddItemToObject(cJSON_AddObjectToObject(props, "DefinitionSubstitutions"), "Partition",
-			      ref("AWS::Partition"));
+			      build_asl(o, "${RunTaskResource}"));
+	cJSON_AddItemToObject(cJSON_AddObjectToObject(props, "DefinitionSubstitutions"), "RunTaskResource",
+			      sub("arn:${AWS::Partition}:states:::ecs:runTask.waitForTaskToken"));
 
 	/* The agent reports with the task role.  These calls take no resource
 	 * narrower than "*": the token itself is the authority. */

@@ -1,0 +1,126 @@
+/* sfn-agent check: reads a state machine and lists what would make its
+ * waitForTaskToken ECS tasks hang or fail to start. */
+#include "../src/commands.h"
+#include "../src/log.h"
+#include "arn.h"
+#include "asl.h"
+#include "controller.h"
+
+#include <getopt.h>
+#include <stdio.h>
+#include <string.h>
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+		"usage: sfn-agent check --state-machine ARN [--heartbeat S] [--token-env NAME]\n"
+		"\n"
+		"Reads the state machine (DescribeStateMachine) and reports, for every\n"
+		"ecs:runTask.waitForTaskToken Task in it (Parallel branches and Map states included),\n"
+		"what makes such workflows hang or fail: no TimeoutSeconds, no HeartbeatSeconds or one\n"
+		"not longer than the agent's heartbeat, no TASK_TOKEN override from $$.Task.Token,\n"
+		"Fargate without NetworkConfiguration, nothing retrying ContainerStopped, nothing\n"
+		"catching the agent's errors.  Each finding says what to add.\n"
+		"\n"
+		"  --state-machine ARN   the state machine to read\n"
+		"  --heartbeat S         the agent's --heartbeat in the task (default 60)\n"
+		"  --token-env NAME      the agent's --token-env in the task (default TASK_TOKEN)\n"
+		"  --log-level LEVEL     error, warn, info (default) or debug\n"
+		"  -h, --help            this text\n"
+		"\n"
+		"Exit status: 0 no findings, 1 findings, 2 usage or API error.\n");
+}
+
+int cmd_check(int argc, char **argv)
+{
+	enum { O_SM = 256, O_HB, O_TOKEN_ENV, O_LOG_LEVEL };
+	static const struct option longopts[] = {
+		{ "state-machine", required_argument, NULL, O_SM },
+		{ "heartbeat", required_argument, NULL, O_HB },
+		{ "token-env", required_argument, NULL, O_TOKEN_ENV },
+		{ "log-level", required_argument, NULL, O_LOG_LEVEL },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct asl_options opt = { ASL_DEFAULT_AGENT_HEARTBEAT, ASL_DEFAULT_TOKEN_ENV };
+	const char *sm = NULL;
+	double v;
+	int c, level;
+
+	optind = 1;
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, ":h", longopts, NULL)) != -1) {
+		switch (c) {
+		case O_SM: sm = optarg; break;
+		case O_TOKEN_ENV:
+			if (!*optarg)
+				return ctl_usage_error("check", "--token-env is empty: pass the variable's name");
+			opt.token_env = optarg;
+			break;
+		case O_HB:
+			if (ctl_parse_seconds(optarg, 0, 86400, &v) != 0 || v != (int)v)
+				return ctl_usage_error("check", "--heartbeat %s is not a whole number of seconds: pass "
+						   "the agent's --heartbeat, e.g. 60", optarg);
+			opt.agent_heartbeat_s = (int)v;
+			break;
+		case O_LOG_LEVEL:
+			if ((level = log_level_parse(optarg)) < 0)
+				return ctl_usage_error("check", "--log-level %s is not known: pass error, warn, info "
+						   "or debug", optarg);
+			log_setup((enum log_level)level, LOG_TEXT);
+			break;
+		case 'h':
+			usage(stdout);
+			return CTL_OK;
+		default:
+			return ctl_bad_option("check", c, argv);
+		}
+	}
+	if (optind < argc)
+		return ctl_usage_error("check", "unexpected argument \"%s\": pass the ARN as --state-machine ARN",
+				       argv[optind]);
+	if (!sm)
+		return ctl_usage_error("check", "no state machine given: pass --state-machine ARN");
+
+	struct err err = { "" };
+	struct arn arn;
+	if (arn_parse_state_machine(sm, "--state-machine", &arn, &err) != 0)
+		return ctl_usage_error("check", "%s", err.msg);
+
+	struct sfn_client *client = ctl_client_new(arn.region, &err);
+	if (!client) {
+		log_error("%s", err.msg);
+		return CTL_USAGE;
+	}
+	struct sfn_reply reply = { 0 };
+	struct asl_report report = { 0 };
+	int rc = CTL_USAGE;
+	if (ctl_check_state_machine(client, sm, &opt, sys_real.mono_ms() + 60000, &report, &reply, &err) != 0) {
+		if (reply.outcome != SFN_OK)
+			ctl_report_call("DescribeStateMachine", &reply);
+		else
+			log_error("%s", err.msg);
+		goto out;
+	}
+	for (size_t i = 0; i < report.n; i++)
+		printf("%s\n", report.findings[i].text);
+	if (report.n == 0) {
+		printf("ok: %zu waitForTaskToken task(s), no findings\n", report.tasks);
+		if (report.tasks == 0)
+			log_warn("the state machine has no ecs:runTask.waitForTaskToken Task: there was nothing "
+				 "to check");
+		rc = CTL_OK;
+	} else {
+		log_info("%zu finding(s) in %zu waitForTaskToken task(s)", report.n, report.tasks);
+		rc = CTL_FINDINGS;
+	}
+	if (fflush(stdout) != 0) {
+		log_error("cannot write to standard output: check where it is redirected");
+		rc = CTL_USAGE;
+	}
+out:
+	asl_report_free(&report);
+	sfn_reply_free(&reply);
+	sfn_client_free(client);
+	return rc;
+}

@@ -1,0 +1,709 @@
+/* sfn-agent start: starts an execution and waits for it, the way a script or
+ * a CI job wants: progress on stderr, the output on stdout, and an exit
+ * status that says how it ended. */
+#include "../src/buf.h"
+#include "../src/commands.h"
+#include "../src/json.h"
+#include "../src/log.h"
+#include "arn.h"
+#include "controller.h"
+
+#include <cjson/cJSON.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <time.h>
+#include <unistd.h>
+
+#define MAX_INPUT 262144
+#define MAX_POLL_MS 5000      /* polling backs off to this while nothing happens */
+#define CALL_MS 30000         /* one DescribeExecution and its retries */
+#define MAX_TASKS_SHOWN 20    /* a big Map runs thousands; the first few tell enough */
+#define QUIET_REPORT_MS 60000 /* without a live line, say "still running" this often */
+#define HELP_SHOWN -1
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+		"usage: sfn-agent start --state-machine ARN [--input JSON|@FILE|-] [--name NAME]\n"
+		"                       [--no-wait] [--timeout SECONDS] [--poll SECONDS] [--stop-on-interrupt]\n"
+		"\n"
+		"Starts an execution (StartExecution).  With --no-wait, prints its ARN and exits.\n"
+		"Otherwise checks the state machine as `sfn-agent check` does (findings are warnings),\n"
+		"waits for the execution, shows progress on stderr (status, the ECS task, elapsed\n"
+		"time), and prints the execution's output on stdout.\n"
+		"\n"
+		"  --state-machine ARN   the state machine to start\n"
+		"  --input JSON          the input: JSON text, @FILE, or - for standard input (default {})\n"
+		"  --name NAME           the execution name (default: sfn-agent-<UTC time>-<random>)\n"
+		"  --no-wait             print the execution ARN and exit 0\n"
+		"  --timeout SECONDS     stop waiting after this long (exit 124; the execution keeps running)\n"
+		"  --poll SECONDS        first polling interval (default 1, at least 0.1); it grows to 5 s\n"
+		"                        while nothing happens\n"
+		"  --stop-on-interrupt   on Ctrl-C or SIGTERM, stop the execution (StopExecution); by default\n"
+		"                        it keeps running and the command to stop it is printed\n"
+		"  --log-level LEVEL     error, warn, info (default) or debug\n"
+		"  -h, --help            this text\n"
+		"\n"
+		"Exit status: 0 SUCCEEDED, 1 FAILED, TIMED_OUT or ABORTED, 2 usage or API error,\n"
+		"124 --timeout elapsed, 128+N interrupted by signal N.\n");
+}
+
+struct start {
+	const char *sm_arn;
+	const char *input_arg;
+	const char *name;
+	bool no_wait, stop_on_interrupt;
+	int64_t timeout_ms; /* 0: wait forever */
+	int64_t poll_ms;
+
+	struct sfn_client *client;
+	char *exec_arn;
+	sigset_t signals;
+	int64_t started_ms;
+	bool live;           /* stderr is a terminal: a single line, rewritten */
+	bool live_shown;
+	char status[32];
+	char *state;         /* the state last entered */
+	char *task_arn;      /* the newest ECS task seen */
+	char **tasks_seen;
+	size_t n_tasks_seen;
+	long long newest_event;
+	bool history_failed;
+};
+
+/* ---- progress on stderr ---- */
+
+static void live_clear(struct start *s)
+{
+	if (!s->live_shown)
+		return;
+	static const char clear[] = "\r\033[K";
+	if (write(STDERR_FILENO, clear, sizeof clear - 1) < 0)
+		s->live = false;
+	s->live_shown = false;
+}
+
+/* Every log line goes through here, so the live line never gets mixed in. */
+#define say(s, level, ...)                       \
+	do {                                     \
+		live_clear(s);                   \
+		log_msg(level, __VA_ARGS__);     \
+	} while (0)
+
+static void live_draw(struct start *s)
+{
+	if (!s->live)
+		return;
+	char el[32];
+	ctl_format_elapsed(sys_real.mono_ms() - s->started_ms, el);
+	struct buf line = BUF_INIT;
+	buf_printf(&line, "\r\033[Ksfn-agent: %s %s", s->status[0] ? s->status : "STARTING", el);
+	if (s->state)
+		buf_printf(&line, "  state %.60s", s->state);
+	if (s->task_arn) {
+		const char *id = strrchr(s->task_arn, '/');
+		buf_printf(&line, "  task %.40s", id ? id + 1 : s->task_arn);
+	}
+	if (write(STDERR_FILENO, line.data, line.len) < 0)
+		s->live = false;
+	else
+		s->live_shown = true;
+	buf_free(&line);
+}
+
+static void stop_hint(struct start *s, enum log_level level, const char *why)
+{
+	say(s, level, "%s; the execution keeps running, stop it with: aws stepfunctions stop-execution "
+		      "--execution-arn %s --region %s",
+	    why, s->exec_arn, sfn_client_region(s->client));
+}
+
+/* ---- options and input ---- */
+
+static int read_fd(int fd, struct buf *out, size_t limit)
+{
+	char chunk[65536];
+	for (;;) {
+		ssize_t n = read(fd, chunk, sizeof chunk);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return -1;
+		if (n == 0)
+			return 0;
+		buf_append(out, chunk, (size_t)n);
+		if (out->len > limit)
+			return 0;
+	}
+}
+
+/* The execution input as compact JSON text, checked against the limits
+ * Step Functions applies, so a mistake costs no call and no execution. */
+static int load_input(const char *arg, struct buf *json, struct err *err)
+{
+	struct buf raw = BUF_INIT;
+	/* Pretty-printed input shrinks when compacted; read somewhat more. */
+	const size_t limit = 16 * MAX_INPUT;
+	int rc = -1;
+	const char *what = "--input";
+	if (!arg) {
+		buf_puts(json, "{}");
+		return 0;
+	}
+	if (strcmp(arg, "-") == 0) {
+		what = "the input on standard input";
+		if (read_fd(STDIN_FILENO, &raw, limit) != 0) {
+			err_set(err, "cannot read the input from standard input: %s", strerror(errno));
+			goto out;
+		}
+	} else if (arg[0] == '@') {
+		what = "the --input file";
+		int fd = open(arg + 1, O_RDONLY | O_CLOEXEC);
+		if (fd < 0) {
+			err_set(err, "cannot open --input file %s: %s; check the path", arg + 1, strerror(errno));
+			goto out;
+		}
+		int r = read_fd(fd, &raw, limit);
+		int saved = errno;
+		close(fd);
+		if (r != 0) {
+			err_set(err, "cannot read --input file %s: %s; check the path", arg + 1, strerror(saved));
+			goto out;
+		}
+	} else {
+		buf_puts(&raw, arg);
+	}
+	if (raw.len > limit) {
+		err_set(err, "%s is larger than %zu bytes, far above the 262,144 bytes Step Functions accepts: "
+			     "pass a smaller input (for example a reference to data in S3)", what, limit);
+		goto out;
+	}
+	size_t off = 0;
+	if (json_compact(span_of(buf_cstr(&raw), raw.len), json, &off) != 0) {
+		if (raw.len == 0 || strspn(buf_cstr(&raw), " \t\r\n") == raw.len)
+			err_set(err, "%s is empty: pass a JSON text such as '{}'", what);
+		else
+			err_set(err, "%s is not valid JSON (at byte %zu): pass a JSON text such as "
+				     "'{\"key\": \"value\"}'", what, off);
+		goto out;
+	}
+	if (json->len > MAX_INPUT) {
+		err_set(err, "%s is %zu bytes of JSON, more than the 262,144 bytes Step Functions accepts: "
+			     "pass a smaller input (for example a reference to data in S3)", what, json->len);
+		goto out;
+	}
+	rc = 0;
+out:
+	buf_free(&raw);
+	return rc;
+}
+
+static int parse_options(struct start *s, int argc, char **argv)
+{
+	enum { O_SM = 256, O_INPUT, O_NAME, O_NO_WAIT, O_TIMEOUT, O_POLL, O_STOP, O_LOG_LEVEL };
+	static const struct option longopts[] = {
+		{ "state-machine", required_argument, NULL, O_SM },
+		{ "input", required_argument, NULL, O_INPUT },
+		{ "name", required_argument, NULL, O_NAME },
+		{ "no-wait", no_argument, NULL, O_NO_WAIT },
+		{ "timeout", required_argument, NULL, O_TIMEOUT },
+		{ "poll", required_argument, NULL, O_POLL },
+		{ "stop-on-interrupt", no_argument, NULL, O_STOP },
+		{ "log-level", required_argument, NULL, O_LOG_LEVEL },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	double v;
+	int c, level;
+
+	optind = 1;
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, ":h", longopts, NULL)) != -1) {
+		switch (c) {
+		case O_SM: s->sm_arn = optarg; break;
+		case O_INPUT: s->input_arg = optarg; break;
+		case O_NAME: s->name = optarg; break;
+		case O_NO_WAIT: s->no_wait = true; break;
+		case O_STOP: s->stop_on_interrupt = true; break;
+		case O_TIMEOUT:
+			if (ctl_parse_seconds(optarg, 0, 86400.0 * 366, &v) != 0)
+				return ctl_usage_error("start", "--timeout %s is not a number of seconds: pass e.g. "
+						   "--timeout 600, or 0 to wait as long as the execution runs", optarg);
+			s->timeout_ms = (int64_t)(v * 1000);
+			break;
+		case O_POLL:
+			if (ctl_parse_seconds(optarg, 0.1, 3600, &v) != 0)
+				return ctl_usage_error("start", "--poll %s is not a number of seconds from 0.1 to "
+						   "3600: pass e.g. --poll 2", optarg);
+			s->poll_ms = (int64_t)(v * 1000);
+			break;
+		case O_LOG_LEVEL:
+			if ((level = log_level_parse(optarg)) < 0)
+				return ctl_usage_error("start", "--log-level %s is not known: pass error, warn, info "
+						   "or debug", optarg);
+			log_setup((enum log_level)level, LOG_TEXT);
+			break;
+		case 'h':
+			usage(stdout);
+			return HELP_SHOWN;
+		default:
+			return ctl_bad_option("start", c, argv);
+		}
+	}
+	if (optind < argc)
+		return ctl_usage_error("start", "unexpected argument \"%s\": pass the input as --input JSON",
+				       argv[optind]);
+	if (!s->sm_arn)
+		return ctl_usage_error("start", "no state machine given: pass --state-machine ARN");
+	return 0;
+}
+
+/* ---- signals ---- */
+
+/* Waits up to ms for SIGINT, SIGTERM or SIGHUP (blocked since the start, so
+ * one that came during a call is still pending).  Returns the signal or 0. */
+static int wait_signal(const struct start *s, int64_t ms)
+{
+	int64_t until = sys_real.mono_ms() + (ms > 0 ? ms : 0);
+	for (;;) {
+		int64_t left = until - sys_real.mono_ms();
+		if (left < 0)
+			left = 0;
+		struct timespec ts = { left / 1000, (left % 1000) * 1000000 };
+		int sig = sigtimedwait(&s->signals, NULL, &ts);
+		if (sig > 0)
+			return sig;
+		if (errno == EAGAIN)
+			return 0;
+		if (errno != EINTR) {
+			/* Cannot wait on signals: sleep, and let them be found next time. */
+			sys_real.sleep_ms(left);
+			return 0;
+		}
+	}
+}
+
+static const char *signal_name(int sig)
+{
+	return sig == SIGINT ? "SIGINT" : sig == SIGTERM ? "SIGTERM" : sig == SIGHUP ? "SIGHUP" : "a signal";
+}
+
+static int interrupted(struct start *s, int sig)
+{
+	char why[96];
+	snprintf(why, sizeof why, "interrupted by %s", signal_name(sig));
+	if (!s->exec_arn) {
+		say(s, LOG_WARN, "%s before the execution started", why);
+		return 128 + sig;
+	}
+	if (!s->stop_on_interrupt) {
+		stop_hint(s, LOG_WARN, why);
+		return 128 + sig;
+	}
+	struct buf body = BUF_INIT;
+	struct sfn_reply reply = { 0 };
+	buf_puts(&body, "{\"executionArn\":");
+	json_append_string(&body, span_str(s->exec_arn));
+	buf_printf(&body, ",\"error\":\"sfn-agent.Interrupted\",\"cause\":\"sfn-agent start received %s "
+			  "(--stop-on-interrupt)\"}", signal_name(sig));
+	say(s, LOG_INFO, "%s: stopping the execution (--stop-on-interrupt)", why);
+	if (sfn_call(s->client, "StopExecution", buf_cstr(&body), sys_real.mono_ms() + 15000, &reply) == 0) {
+		say(s, LOG_INFO, "stopped execution %s", s->exec_arn);
+	} else {
+		live_clear(s);
+		ctl_report_call("StopExecution", &reply);
+		stop_hint(s, LOG_ERROR, "the execution was not stopped");
+	}
+	sfn_reply_free(&reply);
+	buf_free(&body);
+	return 128 + sig;
+}
+
+/* ---- the calls ---- */
+
+static int start_execution(struct start *s, const char *input, const char *name)
+{
+	struct buf body = BUF_INIT;
+	struct sfn_reply reply = { 0 };
+	int rc = -1;
+	buf_puts(&body, "{\"stateMachineArn\":");
+	json_append_string(&body, span_str(s->sm_arn));
+	buf_puts(&body, ",\"name\":");
+	json_append_string(&body, span_str(name));
+	buf_puts(&body, ",\"input\":");
+	json_append_string(&body, span_str(input));
+	buf_putc(&body, '}');
+	if (sfn_call(s->client, "StartExecution", buf_cstr(&body), sys_real.mono_ms() + CALL_MS, &reply) != 0) {
+		ctl_report_call("StartExecution", &reply);
+		if (strcmp(reply.code, "ExecutionAlreadyExists") == 0)
+			log_error("an execution named \"%s\" exists already: pass another --name, or leave --name "
+				  "out to get a generated one", name);
+		goto out;
+	}
+	cJSON *root = cJSON_ParseWithLength(reply.body.data ? reply.body.data : "", reply.body.len);
+	const cJSON *arn = cJSON_GetObjectItemCaseSensitive(root, "executionArn");
+	if (cJSON_IsString(arn) && *arn->valuestring) {
+		s->exec_arn = xstrdup(arn->valuestring);
+		rc = 0;
+	} else {
+		log_error("StartExecution answered without an executionArn: check that AWS_ENDPOINT_URL_SFN "
+			  "points at Step Functions");
+	}
+	cJSON_Delete(root);
+out:
+	sfn_reply_free(&reply);
+	buf_free(&body);
+	return rc;
+}
+
+/* The findings of `check`, as warnings: worth reading while the execution
+ * runs, never a reason not to run it. */
+static void warn_findings(struct start *s)
+{
+	struct asl_report report = { 0 };
+	struct sfn_reply reply = { 0 };
+	struct err err = { "" };
+	if (ctl_check_state_machine(s->client, s->sm_arn, NULL, sys_real.mono_ms() + 10000, &report, &reply,
+				    &err) != 0) {
+		if (reply.outcome == SFN_ACCESS_DENIED)
+			log_debug("not checking the state machine: DescribeStateMachine is denied to these "
+				  "credentials");
+		else if (reply.outcome != SFN_OK)
+			log_debug("not checking the state machine: DescribeStateMachine failed (%s%s%s)",
+				  reply.code, reply.code[0] ? ": " : "", reply.message);
+		else
+			log_debug("not checking the state machine: %s", err.msg);
+		goto out;
+	}
+	for (size_t i = 0; i < report.n; i++)
+		log_warn("check: %s", report.findings[i].text);
+	if (report.n)
+		log_warn("check: %zu finding(s); `sfn-agent check --state-machine %s` lists them again", report.n,
+			 s->sm_arn);
+out:
+	asl_report_free(&report);
+	sfn_reply_free(&reply);
+}
+
+static bool seen_task(struct start *s, const char *arn)
+{
+	for (size_t i = 0; i < s->n_tasks_seen; i++)
+		if (strcmp(s->tasks_seen[i], arn) == 0)
+			return true;
+	return false;
+}
+
+/* Best effort: the history only adds to the progress shown.  Returns true
+ * when there are new events (something is happening: poll sooner). */
+static bool follow_history(struct start *s, int64_t deadline_ms)
+{
+	struct buf body = BUF_INIT;
+	struct sfn_reply reply = { 0 };
+	struct ctl_history h = { 0 };
+	bool moved = false;
+	buf_puts(&body, "{\"executionArn\":");
+	json_append_string(&body, span_str(s->exec_arn));
+	buf_puts(&body, ",\"reverseOrder\":true,\"maxResults\":100}");
+	if (sfn_call(s->client, "GetExecutionHistory", buf_cstr(&body), deadline_ms, &reply) != 0) {
+		if (!s->history_failed)
+			say(s, LOG_DEBUG, "cannot follow the execution history (%s%s%s): the ECS task will not be "
+					  "shown", reply.code, reply.code[0] ? ": " : "", reply.message);
+		s->history_failed = true;
+		goto out;
+	}
+	if (ctl_history_scan(reply.body.data ? reply.body.data : "", reply.body.len, &h) != 0)
+		goto out;
+	moved = h.newest_id > s->newest_event;
+	s->newest_event = h.newest_id > s->newest_event ? h.newest_id : s->newest_event;
+	if (h.state && (!s->state || strcmp(h.state, s->state) != 0)) {
+		say(s, LOG_DEBUG, "state %s", h.state);
+		free(s->state);
+		s->state = xstrdup(h.state);
+	}
+	/* Oldest first, so the tasks are listed in the order they started. */
+	for (size_t i = h.n_task_arns; i-- > 0;) {
+		const char *arn = h.task_arns[i];
+		if (seen_task(s, arn))
+			continue;
+		if (s->n_tasks_seen < MAX_TASKS_SHOWN) {
+			say(s, LOG_INFO, "ECS task %s", arn);
+		} else if (s->n_tasks_seen == MAX_TASKS_SHOWN) {
+			say(s, LOG_INFO, "more ECS tasks: not listing them");
+		}
+		s->tasks_seen = xrealloc(s->tasks_seen, (s->n_tasks_seen + 1) * sizeof *s->tasks_seen);
+		s->tasks_seen[s->n_tasks_seen++] = xstrdup(arn);
+		free(s->task_arn);
+		s->task_arn = xstrdup(arn);
+	}
+out:
+	ctl_history_free(&h);
+	sfn_reply_free(&reply);
+	buf_free(&body);
+	return moved;
+}
+
+/* Error and cause of an execution that did not succeed: DescribeExecution
+ * has them for FAILED; otherwise the newest history event that carries one. */
+static int report_failure(struct start *s, const cJSON *desc)
+{
+	const cJSON *e = cJSON_GetObjectItemCaseSensitive(desc, "error");
+	const cJSON *c = cJSON_GetObjectItemCaseSensitive(desc, "cause");
+	char *error = cJSON_IsString(e) ? xstrdup(e->valuestring) : NULL;
+	char *cause = cJSON_IsString(c) ? xstrdup(c->valuestring) : NULL;
+	if (!error) {
+		struct buf body = BUF_INIT;
+		struct sfn_reply reply = { 0 };
+		struct ctl_history h = { 0 };
+		buf_puts(&body, "{\"executionArn\":");
+		json_append_string(&body, span_str(s->exec_arn));
+		buf_puts(&body, ",\"reverseOrder\":true,\"maxResults\":100}");
+		if (sfn_call(s->client, "GetExecutionHistory", buf_cstr(&body), sys_real.mono_ms() + 10000, &reply) ==
+			    0 &&
+		    ctl_history_scan(reply.body.data ? reply.body.data : "", reply.body.len, &h) == 0 && h.error) {
+			error = h.error, h.error = NULL;
+			free(cause);
+			cause = h.cause, h.cause = NULL;
+		}
+		ctl_history_free(&h);
+		sfn_reply_free(&reply);
+		buf_free(&body);
+	}
+	char el[32];
+	ctl_format_elapsed(sys_real.mono_ms() - s->started_ms, el);
+	say(s, LOG_ERROR, "execution %s after %s: %s", s->status, el, s->exec_arn);
+	/* The user asked for this execution's result: error and cause are it,
+	 * printed as such (not log lines), like the output on success. */
+	fprintf(stderr, "error: %s\ncause: %s\n", error ? error : "(none given)", cause ? cause : "(none given)");
+	free(error);
+	free(cause);
+	return CTL_FINDINGS;
+}
+
+static int write_all(int fd, const char *p, size_t n)
+{
+	while (n > 0) {
+		ssize_t w = write(fd, p, n);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0)
+			return -1;
+		p += w;
+		n -= (size_t)w;
+	}
+	return 0;
+}
+
+static bool terminal_status(const char *st)
+{
+	return strcmp(st, "SUCCEEDED") == 0 || strcmp(st, "FAILED") == 0 || strcmp(st, "TIMED_OUT") == 0 ||
+	       strcmp(st, "ABORTED") == 0;
+}
+
+static int wait_execution(struct start *s)
+{
+	struct buf body = BUF_INIT;
+	struct sfn_reply reply = { 0 };
+	cJSON *desc = NULL;
+	int64_t interval = s->poll_ms;
+	int64_t deadline = s->timeout_ms ? s->started_ms + s->timeout_ms : 0;
+	int64_t last_report = s->started_ms;
+	int rc = CTL_USAGE, sig;
+	char el[32];
+
+	buf_puts(&body, "{\"executionArn\":");
+	json_append_string(&body, span_str(s->exec_arn));
+	buf_putc(&body, '}');
+	for (;;) {
+		int64_t now = sys_real.mono_ms();
+		int64_t call_deadline = now + CALL_MS;
+		if (deadline && call_deadline > deadline)
+			call_deadline = deadline;
+		cJSON_Delete(desc);
+		desc = NULL;
+		if (sfn_call(s->client, "DescribeExecution", buf_cstr(&body), call_deadline, &reply) != 0) {
+			if ((sig = wait_signal(s, 0)) != 0) {
+				rc = interrupted(s, sig);
+				goto out;
+			}
+			if (deadline && sys_real.mono_ms() >= deadline)
+				goto timed_out;
+			live_clear(s);
+			ctl_report_call("DescribeExecution", &reply);
+			stop_hint(s, LOG_ERROR, "cannot follow the execution");
+			goto out;
+		}
+		desc = cJSON_ParseWithLength(reply.body.data ? reply.body.data : "", reply.body.len);
+		const cJSON *st = cJSON_GetObjectItemCaseSensitive(desc, "status");
+		if (!cJSON_IsString(st)) {
+			say(s, LOG_ERROR, "DescribeExecution answered without a status: check that "
+					  "AWS_ENDPOINT_URL_SFN points at Step Functions");
+			goto out;
+		}
+		bool changed = strcmp(st->valuestring, s->status) != 0;
+		if (changed) {
+			snprintf(s->status, sizeof s->status, "%s", st->valuestring);
+			ctl_format_elapsed(sys_real.mono_ms() - s->started_ms, el);
+			if (!terminal_status(s->status))
+				say(s, LOG_INFO, "%s (%s)", s->status, el);
+		}
+		if (terminal_status(s->status))
+			break;
+		if (follow_history(s, call_deadline) || changed)
+			interval = s->poll_ms;
+
+		if ((sig = wait_signal(s, 0)) != 0) {
+			rc = interrupted(s, sig);
+			goto out;
+		}
+		if (deadline && sys_real.mono_ms() >= deadline)
+			goto timed_out;
+		if (!s->live && sys_real.mono_ms() - last_report >= QUIET_REPORT_MS) {
+			ctl_format_elapsed(sys_real.mono_ms() - s->started_ms, el);
+			say(s, LOG_INFO, "still %s after %s", s->status, el);
+			last_report = sys_real.mono_ms();
+		}
+
+		/* Never sooner than --poll; a little jitter so that many waiters
+		 * started together do not call in step. */
+		int64_t sleep = interval + (int64_t)(sys_real.random() % (uint32_t)(interval / 5 + 1));
+		int64_t wake = sys_real.mono_ms() + sleep;
+		if (deadline && wake > deadline)
+			wake = deadline;
+		for (;;) {
+			live_draw(s);
+			int64_t left = wake - sys_real.mono_ms();
+			if (left <= 0)
+				break;
+			/* A live line shows the seconds going by. */
+			if ((sig = wait_signal(s, s->live && left > 1000 ? 1000 : left)) != 0) {
+				rc = interrupted(s, sig);
+				goto out;
+			}
+		}
+		interval = interval * 3 / 2;
+		int64_t cap = s->poll_ms > MAX_POLL_MS ? s->poll_ms : MAX_POLL_MS;
+		if (interval > cap)
+			interval = cap;
+	}
+
+	ctl_format_elapsed(sys_real.mono_ms() - s->started_ms, el);
+	if (strcmp(s->status, "SUCCEEDED") != 0) {
+		rc = report_failure(s, desc);
+		goto out;
+	}
+	say(s, LOG_INFO, "SUCCEEDED after %s", el);
+	const cJSON *output = cJSON_GetObjectItemCaseSensitive(desc, "output");
+	if (!cJSON_IsString(output)) {
+		log_warn("DescribeExecution returned no output for this execution (it may be too large or "
+			 "hidden from these credentials): read it in the console");
+		rc = CTL_OK;
+		goto out;
+	}
+	if (write_all(STDOUT_FILENO, output->valuestring, strlen(output->valuestring)) != 0 ||
+	    write_all(STDOUT_FILENO, "\n", 1) != 0) {
+		log_error("cannot write the output to standard output: %s; check where it is redirected",
+			  strerror(errno));
+		rc = CTL_USAGE;
+		goto out;
+	}
+	rc = CTL_OK;
+	goto out;
+
+timed_out:
+	ctl_format_elapsed(s->timeout_ms, el);
+	char why[96];
+	snprintf(why, sizeof why, "still %s after %s (--timeout)", s->status[0] ? s->status : "starting", el);
+	stop_hint(s, LOG_ERROR, why);
+	rc = CTL_TIMEOUT;
+out:
+	live_clear(s);
+	cJSON_Delete(desc);
+	sfn_reply_free(&reply);
+	buf_free(&body);
+	return rc;
+}
+
+int cmd_start(int argc, char **argv)
+{
+	struct start s = { 0 };
+	struct err err = { "" };
+	struct buf input = BUF_INIT;
+	struct arn arn;
+	char name[64];
+	int rc;
+
+	s.poll_ms = 1000;
+	if ((rc = parse_options(&s, argc, argv)) != 0)
+		return rc == HELP_SHOWN ? CTL_OK : rc;
+	if (arn_parse_state_machine(s.sm_arn, "--state-machine", &arn, &err) != 0)
+		return ctl_usage_error("start", "%s", err.msg);
+	if (s.name && ctl_execution_name_validate(s.name, &err) != 0)
+		return ctl_usage_error("start", "%s", err.msg);
+	if (load_input(s.input_arg, &input, &err) != 0) {
+		buf_free(&input);
+		return ctl_usage_error("start", "%s", err.msg);
+	}
+	if (!s.name) {
+		uint64_t rnd;
+		if (getrandom(&rnd, sizeof rnd, GRND_NONBLOCK) != (ssize_t)sizeof rnd)
+			rnd = (uint64_t)sys_real.random() << 32 | sys_real.random();
+		ctl_execution_name_generate(sys_real.wall_ms(), rnd, name);
+	} else {
+		snprintf(name, sizeof name, "%s", s.name);
+	}
+
+	/* From here on Ctrl-C is an event the loop reads, not a kill: once
+	 * StartExecution is sent, whatever happens must end with the ARN said. */
+	sigemptyset(&s.signals);
+	sigaddset(&s.signals, SIGINT);
+	sigaddset(&s.signals, SIGTERM);
+	sigaddset(&s.signals, SIGHUP);
+	if (sigprocmask(SIG_BLOCK, &s.signals, NULL) != 0) {
+		log_error("cannot block SIGINT and SIGTERM: %s", strerror(errno));
+		buf_free(&input);
+		return CTL_USAGE;
+	}
+	s.live = isatty(STDERR_FILENO) && log_enabled(LOG_INFO);
+
+	rc = CTL_USAGE;
+	s.client = ctl_client_new(arn.region, &err);
+	if (!s.client) {
+		log_error("%s", err.msg);
+		goto out;
+	}
+	if (start_execution(&s, buf_cstr(&input), name) != 0)
+		goto out;
+	s.started_ms = sys_real.mono_ms();
+	if (s.no_wait) {
+		log_info("started execution %s", s.exec_arn);
+		printf("%s\n", s.exec_arn);
+		rc = fflush(stdout) == 0 ? CTL_OK : CTL_USAGE;
+		goto out;
+	}
+	log_info("started execution %s", s.exec_arn);
+	int sig = wait_signal(&s, 0);
+	if (sig) {
+		rc = interrupted(&s, sig);
+		goto out;
+	}
+	warn_findings(&s);
+	rc = wait_execution(&s);
+out:
+	for (size_t i = 0; i < s.n_tasks_seen; i++)
+		free(s.tasks_seen[i]);
+	free(s.tasks_seen);
+	free(s.task_arn);
+	free(s.state);
+	free(s.exec_arn);
+	sfn_client_free(s.client);
+	buf_free(&input);
+	/* The mask stays: unblocking now would let a second Ctrl-C that came
+	 * during the last call kill the process before it exits with rc. */
+	return rc;
+}
