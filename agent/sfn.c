@@ -348,11 +348,15 @@ static enum next_step classify(struct sfn_client *c, const struct http_response 
 	else
 		snprintf(st->what, sizeof st->what, "HTTP %ld", resp->status);
 
+	/* The transient statuses the AWS SDKs retry; a 501 or 505 will not
+	 * change with time. */
+	bool transient_status = resp->status == 500 || resp->status == 502 || resp->status == 503 ||
+				resp->status == 504;
 	if (resp->status == 429 || code_in(code, throttle_codes) || code_in(code, transient_codes) ||
-	    resp->status >= 500) {
-		/* A 5xx may come after Step Functions acted on the request (a
-		 * 503 or a throttle says it did not). */
-		if (resp->status >= 500 && resp->status != 503 && !code_in(code, throttle_codes))
+	    transient_status) {
+		/* A 500, 502 or 504 may come after Step Functions acted on the
+		 * request (a 503 or a throttle says it did not). */
+		if (transient_status && resp->status != 503 && !code_in(code, throttle_codes))
 			r->maybe_delivered = true;
 		r->outcome = SFN_GAVE_UP;
 		return STEP_BACKOFF;

@@ -33,8 +33,8 @@ struct sfn_reply {
 	char message[512];    /* error message or transport error */
 	int attempts;
 	/* An earlier attempt failed after the request may have reached Step
-	 * Functions (timeout or broken connection after sending, or a 5xx other
-	 * than 503). */
+	 * Functions (timeout or broken connection after sending, or HTTP 500, 502
+	 * or 504). */
 	bool maybe_delivered;
 	struct buf body;      /* response body when outcome == SFN_OK */
 };
