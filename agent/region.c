@@ -123,14 +123,29 @@ static char *ecs_region(const struct sys *sys, struct http *http)
 
 char *ecs_task_arn(const struct sys *sys, struct http *http)
 {
-	cJSON *root = task_metadata(sys, http);
+	struct http own = { 0 };
+	struct err err;
 	char *arn = NULL;
-	if (!root)
+
+	if (!sys_env(sys, "ECS_CONTAINER_METADATA_URI_V4"))
 		return NULL;
-	const char *s = json_str(root, "TaskARN");
-	if (s && strncmp(s, "arn:", 4) == 0)
-		arn = xstrdup(s);
-	cJSON_Delete(root);
+	/* The run mode asks before it has a client of its own to lend. */
+	if (!http) {
+		if (http_curl_new(&own, NULL, &err) != 0) {
+			log_debug("no task ARN: %s", err.msg);
+			return NULL;
+		}
+		http = &own;
+	}
+	cJSON *root = task_metadata(sys, http);
+	if (root) {
+		const char *s = json_str(root, "TaskARN");
+		if (s && strncmp(s, "arn:", 4) == 0)
+			arn = xstrdup(s);
+		cJSON_Delete(root);
+	}
+	if (http == &own)
+		http_free(&own);
 	return arn;
 }
 

@@ -16,7 +16,8 @@
 char *region_resolve(const struct sys *sys, struct http *http, const char *fallback, struct err *err);
 
 /* The task ARN from ECS_CONTAINER_METADATA_URI_V4 (GET <uri>/task ->
- * "TaskARN"), or NULL when unset or unreachable.  Short timeout (1 s). */
+ * "TaskARN"), or NULL when unset or unreachable.  Short timeout (1 s).  With
+ * http NULL a client is made for the one request. */
 char *ecs_task_arn(const struct sys *sys, struct http *http);
 
 #endif

@@ -920,6 +920,9 @@ static void test_region(void)
 	r = region_resolve(&fsys, &h, "us-west-1", &e);
 	CHECK_STR(r, "us-west-1");
 	free(r);
+	CHECK(ecs_task_arn(&fsys, &h) == NULL);
+	CHECK(ecs_task_arn(&fsys, NULL) == NULL);
+	CHECK(f.n == 0);
 
 	env_set("ECS_CONTAINER_METADATA_URI_V4", "http://127.0.0.1:1/v4/abc");
 	r = region_resolve(&fsys, &h, "us-west-1", &e);
