@@ -569,6 +569,7 @@ int supervise_run(const struct supervise_config *cfg, struct command_result *res
 	s.res = res;
 	s.sfd = -1;
 	s.pid = -1;
+	s.streams[0].fd = s.streams[1].fd = -1;
 	s.timeout_at = s.kill_at = -1;
 	sigemptyset(&s.sent);
 
@@ -707,6 +708,8 @@ int supervise_run(const struct supervise_config *cfg, struct command_result *res
 		}
 		run_timers(&s);
 	}
+	/* The last leftovers may have turned into zombies just now. */
+	reap(&s);
 	rc = 0;
 
 out:
