@@ -160,9 +160,11 @@ src_versions() {
 # Debian's mirrors drop superseded versions and a security upload can be listed before its files
 # are everywhere, so when the newest cannot be fetched the next one down is taken.
 fetch_src() {
-	local pkg=$1 dest=$2 opts v dir
+	local pkg=$1 dest=$2 opts v dir versions
 	mapfile -t opts < <(apt_opts)
-	for v in "" $(src_versions "$pkg"); do
+	# Without a version apt takes the newest listed, so that one is not asked for twice.
+	versions=$(src_versions "$pkg" | tail -n +2)
+	for v in "" $versions; do
 		rm -rf "$dest/dl-$pkg" && mkdir -p "$dest/dl-$pkg"
 		if (cd "$dest/dl-$pkg" && apt-get "${opts[@]}" -qq source "$pkg${v:+=$v}") \
 			>"$dest/dl-$pkg.log" 2>&1; then
@@ -173,7 +175,8 @@ fetch_src() {
 			rm -rf "$dest/dl-$pkg"
 			return 0
 		fi
-		say "could not fetch $pkg${v:+ $v}: $(grep -m1 -E '^(E|Err):' "$dest/dl-$pkg.log" || tail -n1 "$dest/dl-$pkg.log")"
+		say "could not fetch the source of $pkg ${v:-(newest)}; trying an older version:" \
+			"$(grep -m1 -E '^(E|Err):' "$dest/dl-$pkg.log" || tail -n1 "$dest/dl-$pkg.log")"
 	done
 	return 1
 }
@@ -337,7 +340,8 @@ main() {
 	[ -r "$CA_FILE" ] || die "$CA_FILE not found; install ca-certificates (apt-get install ca-certificates)."
 	command -v musl-gcc >/dev/null || die "musl-gcc not found; install musl-tools (apt-get install musl-tools)."
 
-	epoch=$(git -C "$ROOT" log -1 --format=%ct 2>/dev/null || echo 1)
+	# The last commit's time, for anything that records a date (__DATE__, archives).
+	epoch=$(git -c safe.directory="$ROOT" -C "$ROOT" log -1 --format=%ct 2>/dev/null || echo 1)
 	export SOURCE_DATE_EPOCH=${SOURCE_DATE_EPOCH:-$epoch}
 	export LC_ALL=C TZ=UTC
 
