@@ -16,6 +16,8 @@
 /* After a failed refresh, how long the current credentials are used before
  * the next attempt. */
 #define REFRESH_RETRY_MS (30 * 1000)
+/* Retries of one credentials request stop once this much time has passed. */
+#define RETRY_BUDGET_MS 3000
 
 void creds_clear(struct creds *c)
 {
@@ -205,7 +207,7 @@ int creds_http_retry(const struct creds_ctx *ctx, const struct http_request *req
 {
 	/* Short, because the agent is waiting to report: 0.25 + 0.5 + 1 s
 	 * between four attempts stays under 2 s of sleeping. */
-	int64_t delay = 250;
+	int64_t delay = 250, start = ctx->sys->mono_ms();
 	int n;
 	for (n = 1;; n++) {
 		if (n > 1)
@@ -214,7 +216,9 @@ int creds_http_retry(const struct creds_ctx *ctx, const struct http_request *req
 			return err_set(err, "internal error: bad HTTP request to %s", what);
 		if (!transient(resp))
 			break;
-		if (n >= attempts)
+		/* A slow endpoint must not stretch the retries beyond the
+		 * budget either (the report after a stop has ~10 s). */
+		if (n >= attempts || ctx->sys->mono_ms() - start + delay > RETRY_BUDGET_MS)
 			break;
 		if (log_enabled(LOG_DEBUG)) {
 			struct buf why = BUF_INIT;

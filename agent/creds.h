@@ -83,9 +83,8 @@ int creds_ecs_url_allowed(const char *url, struct err *err);
 
 /* One request with retries: transport failures (connect, timeout, reset) and
  * HTTP 5xx are tried again up to attempts times with a short backoff (through
- * ctx->sys->sleep_ms).  0 when an answer below 500 arrived (resp holds it),
- * -1 with err naming what (e.g. "the ECS container credentials endpoint")
- * and the last failure. */
+ * ctx->sys->sleep_ms), as long as about 3 s have not passed.  0 when an answer below 500 arrived (resp holds
+ * it), -1 with err naming what (e.g. "the ECS container credentials endpoint") and the last failure. */
 int creds_http_retry(const struct creds_ctx *ctx, const struct http_request *req, struct http_response *resp,
 		     int attempts, const char *what, struct err *err);
 

@@ -193,8 +193,8 @@ static enum creds_result ecs_fetch(const struct creds_ctx *ctx, struct creds *ou
 	    .url = url.data,
 	    .headers = headers,
 	    .n_headers = token ? 2 : 1,
-	    .timeout_ms = 5000,
-	    .connect_timeout_ms = 2000,
+	    .timeout_ms = 3000,
+	    .connect_timeout_ms = 1000,
 	};
 	if (creds_http_retry(ctx, &req, &resp, 4, "the ECS container credentials endpoint", err) != 0)
 		goto out;

@@ -85,6 +85,7 @@ struct fake {
 	int fail_first;	  /* answer HTTP_CONNECT this many times */
 	long status;	  /* 0: 200 */
 	int served;	  /* credentials handed out */
+	int64_t cost_ms;  /* each request takes this long on the fake clock */
 	const char *body; /* fixed answer, or NULL for the handler's own */
 	void (*handler)(struct fake *f, const struct http_request *req, struct http_response *resp);
 };
@@ -104,6 +105,7 @@ static int fake_perform(void *impl, const struct http_request *req, struct http_
 	}
 	if (req->body)
 		snprintf(s->body, sizeof s->body, "%.*s", (int)req->body_len, req->body);
+	fake_now += f->cost_ms;
 	if (f->fail_first > 0) {
 		f->fail_first--;
 		resp->failure = HTTP_CONNECT;
@@ -657,6 +659,16 @@ static void test_chain_refresh_fails(void)
 	CHECK(creds_chain_get(ch, &c, &e) == 0);
 	CHECK(f.n == n + 3);
 	CHECK_STR(c->access_key, "ASIA2");
+
+	/* Slow failures: the retries stop at the budget, not the count. */
+	creds_chain_invalidate(ch);
+	f.fail_first = 10;
+	f.cost_ms = 2000;
+	n = f.n;
+	int64_t t0 = fake_now;
+	CHECK(creds_chain_get(ch, &c, &e) == -1);
+	CHECK(f.n == n + 2);
+	CHECK(fake_now - t0 <= 5000);
 	creds_chain_free(ch);
 }
 
