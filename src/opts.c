@@ -4,7 +4,6 @@
 
 #include <ctype.h>
 #include <getopt.h>
-#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -43,17 +42,18 @@ void run_usage(FILE *f)
 
 int64_t seconds_parse(const char *s)
 {
-	if (!s || !*s || isspace((unsigned char)*s) || *s == '-' || *s == '+')
+	/* Only plain decimals: strtod alone would also take hex, "inf", "1e3"
+	 * and leading blanks. */
+	if (!s || !*s)
 		return -1;
-	char *end;
-	double v = strtod(s, &end);
-	if (*end != '\0' || !isfinite(v) || v < 0 || v > MAX_SECONDS)
-		return -1;
-	/* Only plain decimals: strtod also takes hex and "inf". */
 	for (const char *p = s; *p; p++)
 		if (!isdigit((unsigned char)*p) && *p != '.')
 			return -1;
-	return (int64_t)llround(v * 1000.0);
+	char *end;
+	double v = strtod(s, &end);
+	if (*end != '\0' || v < 0 || v > MAX_SECONDS)
+		return -1;
+	return (int64_t)(v * 1000.0 + 0.5);
 }
 
 enum opt_id {
