@@ -14,6 +14,7 @@
 
 #include "../src/log.h"
 #include "output.h"
+#include "result.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -63,6 +64,9 @@ int supervise_prepare(struct err *err)
 	 * EPIPE, which the relay handles, instead of killing the agent before it
 	 * can report.  The command gets the original mask back. */
 	sigaddset(&set, SIGPIPE);
+	/* SIGTTOU too, so that we can take the terminal back from the command's
+	 * group (tcsetpgrp from a background group raises it). */
+	sigaddset(&set, SIGTTOU);
 	if (sigprocmask(SIG_BLOCK, &set, &orig_mask) != 0)
 		return err_set(err, "cannot block signals (%s): this is a bug, please report it", strerror(errno));
 	prepared = true;
@@ -138,6 +142,12 @@ struct sup {
 	pid_t *termed;        /* leftovers already sent SIGTERM during clean-up */
 	size_t n_termed;
 };
+
+static const char *signame(int sig)
+{
+	const char *n = signal_name(sig);
+	return n ? n : "a signal";
+}
 
 static int64_t now_ms(const struct sup *s)
 {
@@ -242,7 +252,7 @@ static void send_signal(struct sup *s, int sig, bool group)
 		return;
 	if (kill(target, sig) != 0) {
 		if (errno != ESRCH)
-			log_warn("cannot send %s to the command (%s)", strsignal(sig), strerror(errno));
+			log_warn("cannot send %s to the command (%s)", signame(sig), strerror(errno));
 		return;
 	}
 	sigaddset(&s->sent, sig);
@@ -285,12 +295,12 @@ static void handle_signals(struct sup *s)
 					s->res->agent_signal = sig;
 				if (s->phase == RUNNING && s->res->stop == STOP_NONE) {
 					log_info("received %s: forwarding it to the command, SIGKILL in %lld s if it is "
-						 "still running", strsignal(sig), (long long)(s->cfg->grace_ms / 1000));
+						 "still running", signame(sig), (long long)(s->cfg->grace_ms / 1000));
 					begin_stop(s, STOP_SIGNAL, sig);
 					continue;
 				}
 			}
-			log_debug("forwarding signal %d to the command", sig);
+			log_debug("forwarding %s to the command", signame(sig));
 			send_signal(s, sig, group);
 		}
 		if (count < sizeof si / sizeof si[0])
@@ -387,7 +397,7 @@ static bool cleanup_round(struct sup *s, bool kill_now)
 			s->termed[s->n_termed++] = pids[i];
 		}
 		if (kill(pids[i], sig) != 0 && errno != ESRCH)
-			log_warn("cannot send %s to leftover process %ld: %s", strsignal(sig), (long)pids[i],
+			log_warn("cannot send %s to leftover process %ld: %s", signame(sig), (long)pids[i],
 				 strerror(errno));
 	}
 	free(pids);
@@ -497,10 +507,18 @@ static void free_env(char **env)
 }
 
 /* In the child, between fork and exec: only async-signal-safe calls. */
-static _Noreturn void child_exec(const struct supervise_config *cfg, char **env, int out_w, int err_w, int exec_w)
+static _Noreturn void child_exec(const struct supervise_config *cfg, char **env, int out_w, int err_w, int exec_w,
+				 bool take_tty)
 {
 	if (setpgid(0, 0) != 0) {
 		/* Not fatal: signals then reach the command alone, through its pid. */
+	}
+	/* An interactive run (docker run -it): the command's new group must own
+	 * the terminal, or its first read stops it with SIGTTIN.  The child does
+	 * it, before exec, because only then is the group sure to exist when the
+	 * command first touches the terminal; SIGTTOU is still blocked here. */
+	if (take_tty && tcsetpgrp(STDIN_FILENO, getpid()) != 0) {
+		/* Not fatal: the command can still run without the terminal. */
 	}
 	/* Default dispositions and the mask the agent was started with, as if
 	 * the agent were not there (tini does the same). */
@@ -563,6 +581,7 @@ int supervise_run(const struct supervise_config *cfg, struct command_result *res
 	int out_p[2] = { -1, -1 }, err_p[2] = { -1, -1 }, exec_p[2] = { -1, -1 };
 	struct outfile of = { -1, "", NULL }, mark = { -1, "", NULL };
 	char **env = NULL;
+	bool take_tty = false;
 	struct sup s;
 	memset(&s, 0, sizeof s);
 	s.cfg = cfg;
@@ -598,6 +617,8 @@ int supervise_run(const struct supervise_config *cfg, struct command_result *res
 		goto out;
 	env = build_env(of.path, mark.path);
 
+	/* Hand the terminal over only when it is ours to hand. */
+	take_tty = isatty(STDIN_FILENO) && tcgetpgrp(STDIN_FILENO) == getpgrp();
 	s.start_ms = now_ms(&s);
 	pid_t pid = fork();
 	if (pid < 0) {
@@ -605,7 +626,7 @@ int supervise_run(const struct supervise_config *cfg, struct command_result *res
 		goto out;
 	}
 	if (pid == 0)
-		child_exec(cfg, env, out_p[1], err_p[1], exec_p[1]);
+		child_exec(cfg, env, out_p[1], err_p[1], exec_p[1], take_tty);
 	s.pid = pid;
 	/* Also here: whichever of parent and child runs first, the group exists
 	 * before we signal it.  EACCES means the child already exec'd (and did
@@ -713,6 +734,8 @@ int supervise_run(const struct supervise_config *cfg, struct command_result *res
 	rc = 0;
 
 out:
+	if (take_tty && s.pid > 0 && tcsetpgrp(STDIN_FILENO, getpgrp()) != 0)
+		log_debug("cannot take the terminal back: %s", strerror(errno));
 	for (int i = 0; i < 2; i++)
 		close_fd(&s.streams[i].fd);
 	if (rc == 0 && res->started) {
