@@ -552,8 +552,11 @@ static int wait_execution(struct start *s)
 			if (!terminal_status(s->status))
 				say(s, LOG_INFO, "%s (%s)", s->status, el);
 		}
-		if (terminal_status(s->status))
+		if (terminal_status(s->status)) {
+			/* A short run ends between two polls: show its task all the same. */
+			follow_history(s, sys_real.mono_ms() + 5000);
 			break;
+		}
 		if (follow_history(s, call_deadline) || changed)
 			interval = s->poll_ms;
 

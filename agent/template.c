@@ -198,7 +198,8 @@ static cJSON *run_task(const struct template_opts *o, const char *resource, bool
 	cJSON_AddItemToArray(cJSON_AddArrayToObject(st, "Retry"), retry);
 
 	/* The agent's errors first, so a reader sees where to route each one;
-	 * States.ALL catches the rest (heartbeat timeouts, RunTask refusals). */
+	 * States.ALL catches the rest (heartbeat timeouts, RunTask refusals),
+	 * whose States.* names a Fail state may not reuse as its own. */
 	cJSON *catch = cJSON_AddArrayToObject(st, "Catch");
 	cJSON *agent = cJSON_CreateObject();
 	cJSON_AddItemToObject(agent, "ErrorEquals", error_list(asl_agent_errors, asl_n_agent_errors));
@@ -207,7 +208,7 @@ static cJSON *run_task(const struct template_opts *o, const char *resource, bool
 	cJSON *all = cJSON_CreateObject();
 	static const char *const any[] = { "States.ALL" };
 	cJSON_AddItemToObject(all, "ErrorEquals", error_list(any, 1));
-	cJSON_AddStringToObject(all, "Next", "Failed");
+	cJSON_AddStringToObject(all, "Next", "TaskFailed");
 	cJSON_AddItemToArray(catch, all);
 
 	cJSON_AddBoolToObject(st, "End", 1);
@@ -247,8 +248,16 @@ static cJSON *build_asl(const struct template_opts *o, const char *resource)
 	 * the execution's. */
 	cJSON *fail = cJSON_AddObjectToObject(states, "Failed");
 	cJSON_AddStringToObject(fail, "Type", "Fail");
+	cJSON_AddStringToObject(fail, "Comment", "The agent reported a failure: its error and cause, unchanged.");
 	cJSON_AddStringToObject(fail, "ErrorPath", "$.Error");
 	cJSON_AddStringToObject(fail, "CausePath", "$.Cause");
+	fail = cJSON_AddObjectToObject(states, "TaskFailed");
+	cJSON_AddStringToObject(fail, "Type", "Fail");
+	cJSON_AddStringToObject(fail, "Comment",
+				"The task could not run or went silent (States.HeartbeatTimeout, States.Timeout, "
+				"RunTask refused): the original error leads the cause.");
+	cJSON_AddStringToObject(fail, "Error", "TaskFailed");
+	cJSON_AddStringToObject(fail, "CausePath", "States.Format('{}: {}', $.Error, $.Cause)");
 	return m;
 }
 
