@@ -1,0 +1,204 @@
+/* The pure parts of the controller: ARNs, execution names, seconds, the
+ * task ARN in a RunTask output, and what a history page tells. */
+#include "../../agent/arn.h"
+#include "../../agent/controller.h"
+#include "check.h"
+
+#include <stdlib.h>
+
+static void test_arn_parse(void)
+{
+	struct arn a;
+	struct err err = { "" };
+	CHECK(arn_parse("arn:aws:states:us-east-1:123456789012:stateMachine:Flow", &a, &err) == 0);
+	CHECK_STR(a.partition, "aws");
+	CHECK_STR(a.service, "states");
+	CHECK_STR(a.region, "us-east-1");
+	CHECK_STR(a.account, "123456789012");
+	CHECK_STR(a.resource, "stateMachine:Flow");
+	CHECK(arn_parse("arn:aws:iam::123456789012:role/path/r", &a, &err) == 0);
+	CHECK_STR(a.region, "");
+	CHECK_STR(a.resource, "role/path/r");
+	CHECK(arn_parse("arn:aws-cn:states:cn-north-1:123456789012:stateMachine:F", &a, &err) == 0);
+	CHECK_STR(a.partition, "aws-cn");
+
+	static const char *const bad[] = { "", "arn", "arn:aws", "arn:aws:states", "arn:aws:states:r:a",
+					   "arn::states:r:a:x", "arn:aws::r:a:x", "arn:aws:states:r:a:",
+					   "nope:aws:states:r:a:x", "arn:aws:states:us-east-1:1:stateMachine:a b" };
+	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+		err.msg[0] = '\0';
+		CHECK(arn_parse(bad[i], &a, &err) == -1);
+		CHECK(err.msg[0] != '\0');
+	}
+}
+
+static void test_arn_state_machine(void)
+{
+	struct arn a;
+	struct err err = { "" };
+	CHECK(arn_parse_state_machine("arn:aws:states:eu-west-1:123456789012:stateMachine:F", "--sm", &a, &err) == 0);
+	CHECK_STR(a.region, "eu-west-1");
+	/* Versions and aliases are state machine ARNs too. */
+	CHECK(arn_parse_state_machine("arn:aws:states:eu-west-1:123456789012:stateMachine:F:prod", "--sm", &a,
+				      &err) == 0);
+	CHECK(arn_parse_state_machine("arn:aws:states:eu-west-1:123456789012:execution:F:x", "--sm", &a, &err) == -1);
+	CHECK(strstr(err.msg, "execution ARN") != NULL);
+	CHECK(strstr(err.msg, "--sm") != NULL);
+	CHECK(arn_parse_state_machine("arn:aws:lambda:eu-west-1:123456789012:function:F", "--sm", &a, &err) == -1);
+	CHECK(arn_parse_state_machine("arn:aws:states::123456789012:stateMachine:F", "--sm", &a, &err) == -1);
+	CHECK(strstr(err.msg, "region") != NULL);
+	CHECK(arn_parse_state_machine("arn:aws:states:eu-west-1:12345:stateMachine:F", "--sm", &a, &err) == -1);
+	CHECK(strstr(err.msg, "account") != NULL);
+	CHECK(arn_parse_state_machine("arn:aws:states:eu-west-1:123456789012:stateMachine:", "--sm", &a, &err) == -1);
+	CHECK(arn_parse_state_machine("Flow", "--sm", &a, &err) == -1);
+}
+
+static void test_execution_names(void)
+{
+	struct err err = { "" };
+	char eighty[81], eighty_one[82];
+	memset(eighty, 'a', 80);
+	eighty[80] = '\0';
+	memset(eighty_one, 'a', 81);
+	eighty_one[81] = '\0';
+	static const char *const good[] = { "a", "my-run_1", "Run.2024-01-01T00-00", "caf\xc3\xa9", "\xe6\x97\xa5" };
+	for (size_t i = 0; i < sizeof good / sizeof good[0]; i++) {
+		if (ctl_execution_name_validate(good[i], &err) != 0)
+			fprintf(stderr, "  refused %s: %s\n", good[i], err.msg);
+		CHECK(ctl_execution_name_validate(good[i], &err) == 0);
+	}
+	CHECK(ctl_execution_name_validate(eighty, &err) == 0);
+	CHECK(ctl_execution_name_validate(eighty_one, &err) == -1);
+	CHECK(strstr(err.msg, "80") != NULL);
+	/* 80 characters of 2 bytes each: characters count, not bytes. */
+	char wide[161];
+	for (int i = 0; i < 80; i++)
+		memcpy(wide + 2 * i, "\xc3\xa9", 2);
+	wide[160] = '\0';
+	CHECK(ctl_execution_name_validate(wide, &err) == 0);
+
+	static const char *const bad[] = { "",   "a b",	 "a\tb", "a\nb", "a<b", "a>b", "a{b", "a}b", "a[b",
+					   "a]b", "a?b", "a*b", "a\"b", "a#b", "a%b", "a\\b", "a^b", "a|b",
+					   "a~b", "a`b", "a$b", "a&b", "a,b", "a;b", "a:b", "a/b", "a\x7f",
+					   "a\x01", "a\xc2\x85", "a\xc2\xa0", "a\xff" };
+	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+		err.msg[0] = '\0';
+		if (ctl_execution_name_validate(bad[i], &err) != -1)
+			fprintf(stderr, "  accepted bad name #%zu\n", i);
+		CHECK(ctl_execution_name_validate(bad[i], &err) == -1);
+		CHECK(strstr(err.msg, "--name") != NULL);
+	}
+}
+
+static void test_generated_names(void)
+{
+	char a[64], b[64];
+	struct err err = { "" };
+	/* 2026-11-21 12:34:56 UTC */
+	ctl_execution_name_generate(1795264496000LL, 0x0123456789abcdefULL, a);
+	CHECK_STR(a, "sfn-agent-20261121T123456Z-0123456789abcdef");
+	CHECK(ctl_execution_name_validate(a, &err) == 0);
+	ctl_execution_name_generate(1795264496000LL, 0x0123456789abcdeeULL, b);
+	CHECK(strcmp(a, b) != 0);
+}
+
+static void test_seconds(void)
+{
+	double v = -1;
+	CHECK(ctl_parse_seconds("1", 0.1, 10, &v) == 0 && v == 1);
+	CHECK(ctl_parse_seconds("0.2", 0.1, 10, &v) == 0 && v > 0.19 && v < 0.21);
+	CHECK(ctl_parse_seconds("0.05", 0.1, 10, &v) == -1);
+	CHECK(ctl_parse_seconds("11", 0.1, 10, &v) == -1);
+	CHECK(ctl_parse_seconds("", 0, 10, &v) == -1);
+	CHECK(ctl_parse_seconds("5s", 0, 10, &v) == -1);
+	CHECK(ctl_parse_seconds("nan", 0, 10, &v) == -1);
+	CHECK(ctl_parse_seconds("inf", 0, 1e9, &v) == -1);
+	CHECK(ctl_parse_seconds("-1", 0, 10, &v) == -1);
+}
+
+static void test_task_arn_in(void)
+{
+	static const char arn[] = "arn:aws:ecs:us-east-1:123456789012:task/lab/0123456789abcdef";
+	char *got;
+	/* Step Functions' own shape (PascalCase) and the ECS API's (camelCase). */
+	got = ctl_task_arn_in("{\"Tasks\":[{\"TaskArn\":\"arn:aws:ecs:us-east-1:123456789012:task/lab/0123456789abcdef\","
+			      "\"LastStatus\":\"PROVISIONING\"}],\"Failures\":[]}");
+	CHECK_STR(got, arn);
+	free(got);
+	got = ctl_task_arn_in("{\"tasks\":[{\"taskArn\":\"arn:aws:ecs:us-east-1:123456789012:task/lab/0123456789abcdef\"}]}");
+	CHECK_STR(got, arn);
+	free(got);
+	/* Any other shape: the first task ARN in the text; cluster ARNs are not tasks. */
+	got = ctl_task_arn_in("{\"x\":{\"cluster\":\"arn:aws:ecs:us-east-1:123456789012:cluster/lab\","
+			      "\"id\":\"arn:aws:ecs:us-east-1:123456789012:task/lab/0123456789abcdef\"}}");
+	CHECK_STR(got, arn);
+	free(got);
+	CHECK(ctl_task_arn_in("{\"Tasks\":[]}") == NULL);
+	CHECK(ctl_task_arn_in("not json at all") == NULL);
+	CHECK(ctl_task_arn_in(NULL) == NULL);
+}
+
+static void test_history_scan(void)
+{
+	/* reverseOrder=true: newest first. */
+	static const char page[] =
+		"{\"events\":["
+		"{\"id\":9,\"type\":\"ExecutionFailed\",\"executionFailedEventDetails\":{\"error\":\"ScriptFailed\","
+		"\"cause\":\"{\\\"exitCode\\\":3}\"}},"
+		"{\"id\":8,\"type\":\"TaskFailed\",\"taskFailedEventDetails\":{\"error\":\"Older\",\"cause\":\"x\"}},"
+		"{\"id\":7,\"type\":\"TaskSubmitted\",\"taskSubmittedEventDetails\":{\"resourceType\":\"ecs\","
+		"\"output\":\"{\\\"Tasks\\\":[{\\\"TaskArn\\\":\\\"arn:aws:ecs:r:1:task/c/new\\\"}]}\"}},"
+		"{\"id\":6,\"type\":\"TaskStateEntered\",\"stateEnteredEventDetails\":{\"name\":\"RunTask\"}},"
+		"{\"id\":3,\"type\":\"TaskSubmitted\",\"taskSubmittedEventDetails\":{"
+		"\"output\":\"{\\\"Tasks\\\":[{\\\"TaskArn\\\":\\\"arn:aws:ecs:r:1:task/c/old\\\"}]}\"}},"
+		"{\"id\":2,\"type\":\"ChoiceStateEntered\",\"stateEnteredEventDetails\":{\"name\":\"HasCommands\"}}"
+		"]}";
+	struct ctl_history h;
+	CHECK(ctl_history_scan(page, strlen(page), &h) == 0);
+	CHECK(h.newest_id == 9);
+	CHECK_STR(h.state, "RunTask");
+	CHECK(h.n_task_arns == 2);
+	if (h.n_task_arns == 2) {
+		CHECK_STR(h.task_arns[0], "arn:aws:ecs:r:1:task/c/new");
+		CHECK_STR(h.task_arns[1], "arn:aws:ecs:r:1:task/c/old");
+	}
+	CHECK_STR(h.error, "ScriptFailed");
+	CHECK_STR(h.cause, "{\"exitCode\":3}");
+	ctl_history_free(&h);
+	CHECK(h.state == NULL && h.task_arns == NULL);
+
+	static const char empty[] = "{\"events\":[]}";
+	CHECK(ctl_history_scan(empty, strlen(empty), &h) == 0);
+	CHECK(h.newest_id == 0 && h.state == NULL && h.n_task_arns == 0 && h.error == NULL);
+	ctl_history_free(&h);
+	CHECK(ctl_history_scan("{}", 2, &h) == -1);
+	CHECK(ctl_history_scan("<xml/>", 6, &h) == -1);
+}
+
+static void test_elapsed(void)
+{
+	char s[32];
+	ctl_format_elapsed(0, s);
+	CHECK_STR(s, "0.0s");
+	ctl_format_elapsed(12345, s);
+	CHECK_STR(s, "12.3s");
+	ctl_format_elapsed(65000, s);
+	CHECK_STR(s, "1m05s");
+	ctl_format_elapsed(3600000 + 2 * 60000 + 3000, s);
+	CHECK_STR(s, "1h02m03s");
+	ctl_format_elapsed(-5, s);
+	CHECK_STR(s, "0.0s");
+}
+
+int main(void)
+{
+	RUN(test_arn_parse);
+	RUN(test_arn_state_machine);
+	RUN(test_execution_names);
+	RUN(test_generated_names);
+	RUN(test_seconds);
+	RUN(test_task_arn_in);
+	RUN(test_history_scan);
+	RUN(test_elapsed);
+	return CHECK_DONE();
+}
