@@ -79,12 +79,10 @@ static int on_debug(CURL *curl, curl_infotype type, char *data, size_t size, voi
 	(void)data;
 	(void)size;
 	struct curl_impl *ci = userdata;
-	if (type == CURLINFO_HEADER_OUT || type == CURLINFO_DATA_OUT || type == CURLINFO_SSL_DATA_OUT) {
-		/* SSL_DATA_OUT also covers the TLS handshake; only count it
-		 * once the handshake is over, i.e. after headers went out. */
-		if (type != CURLINFO_SSL_DATA_OUT)
-			ci->header_out = true;
-	}
+	/* Not SSL_DATA_OUT: that includes the TLS handshake, which the
+	 * server cannot act on. */
+	if (type == CURLINFO_HEADER_OUT || type == CURLINFO_DATA_OUT)
+		ci->header_out = true;
 	return 0;
 }
 
