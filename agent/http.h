@@ -56,9 +56,10 @@ struct http {
 	void *impl;
 };
 
-/* The real client.  ca_file may be NULL (the usual locations, then the
- * bundle built into the binary).  Proxies come from HTTPS_PROXY/NO_PROXY as
- * libcurl reads them. */
+/* The real client.  ca_file is what ca_file_resolve() found; NULL means
+ * the bundle built into the binary, else libcurl's default.  An unreadable
+ * ca_file is refused here, with one sentence.  Proxies come from
+ * HTTPS_PROXY/NO_PROXY as libcurl reads them. */
 int http_curl_new(struct http *h, const char *ca_file, struct err *err);
 
 /* The CA file to verify servers with: AWS_CA_BUNDLE, then SSL_CERT_FILE,

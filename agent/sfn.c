@@ -342,6 +342,8 @@ static enum next_step classify(struct sfn_client *c, const struct http_response 
 		return STEP_DONE;
 	}
 	parse_error(&resp->body, r);
+	if (!r->code[0] && !r->message[0])
+		snprintf(r->message, sizeof r->message, "HTTP %ld without an error code", resp->status);
 	const char *code = r->code;
 	if (code[0])
 		snprintf(st->what, sizeof st->what, "HTTP %ld %s", resp->status, code);
