@@ -67,6 +67,9 @@ def main(argv):
 
 		s.header("3. the operator starts an execution and waits; ECS (played by the lab) runs the task "
 			 "under sfn-agent")
+		s.line("", "   the job (the container's command, passed in the execution's input as \"commands\"):")
+		for l in JOB.strip().splitlines():
+			s.line("", "     | " + l)
 		s.line("", "   tags: operator = `sfn-agent start` (stdout: the output), start = its progress (stderr),")
 		s.line("", "         task out/err = the container's log (the job, and sfn-agent's own lines),")
 		s.line("", "         aws = each SendTask* call as Step Functions received it")

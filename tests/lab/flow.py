@@ -89,9 +89,17 @@ def network(lab):
 	"""(task definition ARN, subnet, security group) that moto 5.2.1's RunTask accepts: it adds the
 	containers' memory up (and fails on a container without), and it looks the subnet and the security
 	group up in its EC2.  Made once per lab."""
-	got = getattr(lab, "_flow_network", None)
-	if got:
+	with _network_lock:
+		got = getattr(lab, "_flow_network", None)
+		if not got:
+			got = lab._flow_network = _make_network(lab)
 		return got
+
+
+_network_lock = threading.Lock()
+
+
+def _make_network(lab):
 	td = lab.client("ecs").register_task_definition(
 		family="sfn-agent-example", requiresCompatibilities=["FARGATE"], networkMode="awsvpc",
 		cpu="256", memory="512", taskRoleArn=lab.task_role_arns["task"],
@@ -105,8 +113,7 @@ def network(lab):
 	ec2.modify_vpc_attribute(VpcId=vpc, EnableDnsHostnames={"Value": True})
 	subnet = ec2.create_subnet(VpcId=vpc, CidrBlock="10.78.1.0/24")["Subnet"]["SubnetId"]
 	sg = ec2.create_security_group(GroupName="sfn-agent-example", Description="examples", VpcId=vpc)["GroupId"]
-	got = lab._flow_network = (td["taskDefinition"]["taskDefinitionArn"], subnet, sg)
-	return got
+	return td["taskDefinition"]["taskDefinitionArn"], subnet, sg
 
 
 def state_machine(lab, agent, stream, heartbeat=90, timeout=300, name=None):
@@ -207,8 +214,8 @@ def workflow(lab, agent, sm, input, stream, env_extra=None, agent_args=(), timeo
 				followed[id(p)] = (task, p)
 				tokens.add(task.token)
 				stream.line("ecs", "task %s started: %s -- %s" % (
-					task.arn.rpartition("/")[2][:8], os.path.basename(agent),
-					show_command(task.command)))
+					task.arn.rpartition("/")[2][:8],
+					" ".join([os.path.basename(agent), *agent_args]), show_command(task.command)))
 				stream.line("ecs", "  its environment has TASK_TOKEN (%s) from $$.Task.Token%s" % (
 					fingerprint(task.token),
 					"".join(", %s" % k for k in sorted(env_extra or {}))))
