@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/random.h>
 #include <time.h>
 #include <unistd.h>
@@ -109,6 +110,16 @@ static void live_draw(struct start *s)
 	if (s->task_arn) {
 		const char *id = strrchr(s->task_arn, '/');
 		buf_printf(&line, "  task %.40s", id ? id + 1 : s->task_arn);
+	}
+	/* A line wider than the terminal wraps, and \r then rewrites only its
+	 * last row: keep it one row, cut on a character boundary. */
+	struct winsize ws;
+	size_t prefix = 4; /* "\r\033[K" */
+	if (ioctl(STDERR_FILENO, TIOCGWINSZ, &ws) == 0 && ws.ws_col > 1 && line.len - prefix >= ws.ws_col) {
+		size_t n = prefix + ws.ws_col - 1;
+		while (n > prefix && ((unsigned char)line.data[n] & 0xC0) == 0x80)
+			n--;
+		line.len = n;
 	}
 	if (write(STDERR_FILENO, line.data, line.len) < 0)
 		s->live = false;

@@ -192,6 +192,8 @@ static const cJSON *event_detail(const cJSON *ev, const char *field)
 	return NULL;
 }
 
+/* Events are taken by id, not by position: a server may ignore reverseOrder
+ * (moto does), and "newest" must mean the same either way. */
 int ctl_history_scan(const char *body, size_t len, struct ctl_history *h)
 {
 	memset(h, 0, sizeof *h);
@@ -202,42 +204,56 @@ int ctl_history_scan(const char *body, size_t len, struct ctl_history *h)
 		return -1;
 	}
 	size_t cap = 0;
+	long long state_id = -1, error_id = -1;
+	long long *arn_ids = NULL;
 	const cJSON *ev;
 	cJSON_ArrayForEach(ev, events) {
-		const cJSON *id = cJSON_GetObjectItemCaseSensitive(ev, "id");
+		const cJSON *idv = cJSON_GetObjectItemCaseSensitive(ev, "id");
 		const cJSON *type = cJSON_GetObjectItemCaseSensitive(ev, "type");
-		if (cJSON_IsNumber(id) && (long long)id->valuedouble > h->newest_id)
-			h->newest_id = (long long)id->valuedouble;
+		long long id = cJSON_IsNumber(idv) ? (long long)idv->valuedouble : 0;
+		if (id > h->newest_id)
+			h->newest_id = id;
 		const char *t = cJSON_IsString(type) ? type->valuestring : "";
 		size_t tl = strlen(t);
-		if (!h->state && tl > 7 && strcmp(t + tl - 7, "Entered") == 0) {
-			const cJSON *d = event_detail(ev, "name");
-			const cJSON *name = cJSON_GetObjectItemCaseSensitive(d, "name");
-			if (cJSON_IsString(name))
+		if (id > state_id && tl > 7 && strcmp(t + tl - 7, "Entered") == 0) {
+			const cJSON *name = cJSON_GetObjectItemCaseSensitive(event_detail(ev, "name"), "name");
+			if (cJSON_IsString(name)) {
+				free(h->state);
 				h->state = xstrdup(name->valuestring);
+				state_id = id;
+			}
 		}
 		if (strncmp(t, "Task", 4) == 0) {
-			const cJSON *d = event_detail(ev, "output");
-			const cJSON *out = cJSON_GetObjectItemCaseSensitive(d, "output");
+			const cJSON *out = cJSON_GetObjectItemCaseSensitive(event_detail(ev, "output"), "output");
 			char *arn = cJSON_IsString(out) ? ctl_task_arn_in(out->valuestring) : NULL;
 			if (arn) {
 				if (h->n_task_arns == cap) {
 					cap = cap ? 2 * cap : 4;
 					h->task_arns = xrealloc(h->task_arns, cap * sizeof *h->task_arns);
+					arn_ids = xrealloc(arn_ids, cap * sizeof *arn_ids);
 				}
-				h->task_arns[h->n_task_arns++] = arn;
+				/* Insertion by id, newest first. */
+				size_t i = h->n_task_arns++;
+				for (; i > 0 && arn_ids[i - 1] < id; i--) {
+					h->task_arns[i] = h->task_arns[i - 1];
+					arn_ids[i] = arn_ids[i - 1];
+				}
+				h->task_arns[i] = arn;
+				arn_ids[i] = id;
 			}
 		}
-		if (!h->error) {
-			const cJSON *d = event_detail(ev, "error");
-			const cJSON *e = cJSON_GetObjectItemCaseSensitive(d, "error");
+		const cJSON *d = event_detail(ev, "error");
+		const cJSON *e = cJSON_GetObjectItemCaseSensitive(d, "error");
+		if (id > error_id && cJSON_IsString(e)) {
 			const cJSON *c = cJSON_GetObjectItemCaseSensitive(d, "cause");
-			if (cJSON_IsString(e)) {
-				h->error = xstrdup(e->valuestring);
-				h->cause = cJSON_IsString(c) ? xstrdup(c->valuestring) : NULL;
-			}
+			free(h->error);
+			free(h->cause);
+			h->error = xstrdup(e->valuestring);
+			h->cause = cJSON_IsString(c) ? xstrdup(c->valuestring) : NULL;
+			error_id = id;
 		}
 	}
+	free(arn_ids);
 	cJSON_Delete(root);
 	return 0;
 }

@@ -3,6 +3,7 @@ task is played by the agent, `check` reads real state machines, and the state ma
 prints is created in the lab and run end to end."""
 import json
 import os
+import pty
 import re
 import shutil
 import signal
@@ -106,6 +107,39 @@ def test_start_input_from_file_and_stdin(lab, agent):
         assert json.loads(q.stdout) == {"from": "stdin"}
     finally:
         player.stop()
+
+
+def test_start_live_line_on_a_terminal(lab, agent):
+    sm = _machine(lab, agent)
+    player = _play(lab, agent, sm)
+    master, slave = pty.openpty()
+    try:
+        inp = json.dumps({"commands": ["sh", "-c", "sleep 2; echo '{\"tty\": 1}'"]})
+        p = lab.spawn([agent, "start", "--state-machine", sm, "--poll", "0.2", "--input", inp], lab.admin_env(),
+                      stdout=subprocess.PIPE, stderr=slave)
+        os.close(slave)
+        out, _ = p.communicate(timeout=60)
+        seen = b""
+        while True:
+            try:
+                chunk = os.read(master, 65536)
+            except OSError:
+                break
+            if not chunk:
+                break
+            seen += chunk
+    finally:
+        os.close(master)
+        player.stop()
+    assert p.returncode == 0, seen
+    assert json.loads(out) == {"tty": 1}
+    # The live line: rewritten in place, with the status, the state and the task.
+    live = [l for l in seen.split(b"\r\x1b[K") if l.startswith(b"sfn-agent: RUNNING ")]
+    assert len(live) >= 3, seen
+    assert any(b"state RunTaskWithCommands" in l and b"task " in l for l in live), seen
+    # The live line is wiped before a log line is written, and nothing is left of it at the end.
+    assert b"\r\x1b[Ksfn-agent: SUCCEEDED after " in seen, seen
+    assert seen.rstrip().rsplit(b"\r\x1b[K", 1)[-1].startswith(b"sfn-agent: SUCCEEDED after "), seen
 
 
 def test_start_failed_prints_error_and_cause(lab, agent):

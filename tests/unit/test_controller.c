@@ -167,6 +167,30 @@ static void test_history_scan(void)
 	ctl_history_free(&h);
 	CHECK(h.state == NULL && h.task_arns == NULL);
 
+	/* The same page oldest first (a server that ignores reverseOrder): same answers. */
+	static const char ascending[] =
+		"{\"events\":["
+		"{\"id\":2,\"type\":\"ChoiceStateEntered\",\"stateEnteredEventDetails\":{\"name\":\"HasCommands\"}},"
+		"{\"id\":3,\"type\":\"TaskSubmitted\",\"taskSubmittedEventDetails\":{"
+		"\"output\":\"{\\\"Tasks\\\":[{\\\"TaskArn\\\":\\\"arn:aws:ecs:r:1:task/c/old\\\"}]}\"}},"
+		"{\"id\":6,\"type\":\"TaskStateEntered\",\"stateEnteredEventDetails\":{\"name\":\"RunTask\"}},"
+		"{\"id\":7,\"type\":\"TaskSubmitted\",\"taskSubmittedEventDetails\":{"
+		"\"output\":\"{\\\"Tasks\\\":[{\\\"TaskArn\\\":\\\"arn:aws:ecs:r:1:task/c/new\\\"}]}\"}},"
+		"{\"id\":8,\"type\":\"TaskFailed\",\"taskFailedEventDetails\":{\"error\":\"Older\",\"cause\":\"x\"}},"
+		"{\"id\":9,\"type\":\"ExecutionFailed\",\"executionFailedEventDetails\":{\"error\":\"ScriptFailed\"}}"
+		"]}";
+	CHECK(ctl_history_scan(ascending, strlen(ascending), &h) == 0);
+	CHECK(h.newest_id == 9);
+	CHECK_STR(h.state, "RunTask");
+	CHECK(h.n_task_arns == 2);
+	if (h.n_task_arns == 2) {
+		CHECK_STR(h.task_arns[0], "arn:aws:ecs:r:1:task/c/new");
+		CHECK_STR(h.task_arns[1], "arn:aws:ecs:r:1:task/c/old");
+	}
+	CHECK_STR(h.error, "ScriptFailed");
+	CHECK(h.cause == NULL);
+	ctl_history_free(&h);
+
 	static const char empty[] = "{\"events\":[]}";
 	CHECK(ctl_history_scan(empty, strlen(empty), &h) == 0);
 	CHECK(h.newest_id == 0 && h.state == NULL && h.n_task_arns == 0 && h.error == NULL);
