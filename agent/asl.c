@@ -208,12 +208,15 @@ static void check_task(struct walk *w, const char *name, const cJSON *state, boo
 		    "TimeoutSeconds; add \"HeartbeatSeconds\": %d (the agent sends a heartbeat every %d s)",
 		    suggest, hb ? hb : ASL_DEFAULT_AGENT_HEARTBEAT);
 	} else if (cJSON_IsNumber(hbs) && hb > 0 && hbs->valuedouble <= hb) {
+		/* A third leaves room for a late or lost heartbeat. */
 		int lower = (int)hbs->valuedouble / 3;
+		char alt[64] = "";
+		if (lower >= 1)
+			snprintf(alt, sizeof alt, ", or run the agent with --heartbeat %d", lower);
 		add(w, ASL_SHORT_HEARTBEAT, name,
 		    "HeartbeatSeconds %d is not longer than the agent's heartbeat period (%d s), so the task "
-		    "times out between two heartbeats; add \"HeartbeatSeconds\": %d instead, or run the agent "
-		    "with --heartbeat %d",
-		    (int)hbs->valuedouble, hb, suggest, lower > 0 ? lower : 1);
+		    "times out between two heartbeats; add \"HeartbeatSeconds\": %d instead%s",
+		    (int)hbs->valuedouble, hb, suggest, alt);
 	}
 
 	const char *token_name;

@@ -485,6 +485,11 @@ static int report_failure(struct start *s, const cJSON *desc)
 		sfn_reply_free(&reply);
 		buf_free(&body);
 	}
+	/* Timeouts and stops often carry neither: say what the status means. */
+	if (!error && !cause && strcmp(s->status, "TIMED_OUT") == 0)
+		cause = xstrdup("(none given: the execution ran longer than the state machine's TimeoutSeconds)");
+	else if (!error && !cause && strcmp(s->status, "ABORTED") == 0)
+		cause = xstrdup("(none given: the execution was stopped with StopExecution)");
 	char el[32];
 	ctl_format_elapsed(sys_real.mono_ms() - s->started_ms, el);
 	say(s, LOG_ERROR, "execution %s after %s: %s", s->status, el, s->exec_arn);

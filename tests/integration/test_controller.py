@@ -164,6 +164,17 @@ def test_start_failed_prints_error_and_cause(lab, agent):
     assert "warn: check: RunTask: no Catch" in err, err
 
 
+def test_start_timed_out_execution(lab, agent):
+    d = json.loads(_template(lab, agent))
+    d["TimeoutSeconds"] = 2  # the whole execution; nobody plays ECS
+    sm = lab.create_state_machine(definition=d)
+    p = _start(lab, agent, sm, "--timeout", "30")
+    err = stderr_text(p)
+    assert p.returncode == 1, err
+    assert "execution TIMED_OUT after" in err, err
+    assert re.search(r"^cause: .*TimeoutSeconds", err, re.M), err
+
+
 def test_template_catch_keeps_the_agents_error(lab, agent):
     sm = _machine(lab, agent)
     player = _play(lab, agent, sm)

@@ -111,6 +111,13 @@ static void test_short_heartbeat(void)
 	CHECK(r.n == 0);
 	asl_report_free(&r);
 	free(d);
+	/* Too short for any agent heartbeat: only raising it helps. */
+	d = variant("\"HeartbeatSeconds\": 300", "\"HeartbeatSeconds\": 2");
+	expect_one(d, ASL_SHORT_HEARTBEAT, "Run", "\"HeartbeatSeconds\": 300 instead");
+	r = run(d, NULL);
+	CHECK(r.n == 1 && strstr(r.findings[0].text, "--heartbeat") == NULL);
+	asl_report_free(&r);
+	free(d);
 	d = variant("\"HeartbeatSeconds\": 300", "\"HeartbeatSeconds\": 61");
 	r = run(d, NULL);
 	CHECK(r.n == 0);
