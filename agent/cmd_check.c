@@ -25,7 +25,8 @@ static void usage(FILE *f)
 		"  --state-machine ARN   the state machine to read\n"
 		"  --heartbeat S         the agent's --heartbeat in the task (default 60)\n"
 		"  --token-env NAME      the agent's --token-env in the task (default TASK_TOKEN)\n"
-		"  --log-level LEVEL     error, warn, info (default) or debug\n"
+		"  --log-level LEVEL     error, warn, info (default) or debug (SFN_AGENT_LOG_LEVEL)\n"
+		"  --log-format FMT      text (default) or json (SFN_AGENT_LOG_FORMAT)\n"
 		"  -h, --help            this text\n"
 		"\n"
 		"Exit status: 0 no findings, 1 findings, 2 usage or API error.\n");
@@ -33,19 +34,21 @@ static void usage(FILE *f)
 
 int cmd_check(int argc, char **argv)
 {
-	enum { O_SM = 256, O_HB, O_TOKEN_ENV, O_LOG_LEVEL };
+	enum { O_SM = 256, O_HB, O_TOKEN_ENV, O_LOG_LEVEL, O_LOG_FORMAT };
 	static const struct option longopts[] = {
 		{ "state-machine", required_argument, NULL, O_SM },
 		{ "heartbeat", required_argument, NULL, O_HB },
 		{ "token-env", required_argument, NULL, O_TOKEN_ENV },
 		{ "log-level", required_argument, NULL, O_LOG_LEVEL },
+		{ "log-format", required_argument, NULL, O_LOG_FORMAT },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct asl_options opt = { ASL_DEFAULT_AGENT_HEARTBEAT, ASL_DEFAULT_TOKEN_ENV };
 	const char *sm = NULL;
 	double v;
-	int c, level;
+	const char *log_level_arg = NULL, *log_format_arg = NULL;
+	int c;
 
 	optind = 1;
 	opterr = 0;
@@ -63,12 +66,8 @@ int cmd_check(int argc, char **argv)
 						   "the agent's --heartbeat, e.g. 60", optarg);
 			opt.agent_heartbeat_s = (int)v;
 			break;
-		case O_LOG_LEVEL:
-			if ((level = log_level_parse(optarg)) < 0)
-				return ctl_usage_error("check", "--log-level %s is not known: pass error, warn, info "
-						   "or debug", optarg);
-			log_setup((enum log_level)level, LOG_TEXT);
-			break;
+		case O_LOG_LEVEL: log_level_arg = optarg; break;
+		case O_LOG_FORMAT: log_format_arg = optarg; break;
 		case 'h':
 			usage(stdout);
 			return CTL_OK;
@@ -76,13 +75,15 @@ int cmd_check(int argc, char **argv)
 			return ctl_bad_option("check", c, argv);
 		}
 	}
+	struct err err = { "" };
+	if (ctl_log_setup(log_level_arg, log_format_arg, &err) != 0)
+		return ctl_usage_error("check", "%s", err.msg);
 	if (optind < argc)
 		return ctl_usage_error("check", "unexpected argument \"%s\": pass the ARN as --state-machine ARN",
 				       argv[optind]);
 	if (!sm)
 		return ctl_usage_error("check", "no state machine given: pass --state-machine ARN");
 
-	struct err err = { "" };
 	struct arn arn;
 	if (arn_parse_state_machine(sm, "--state-machine", &arn, &err) != 0)
 		return ctl_usage_error("check", "%s", err.msg);

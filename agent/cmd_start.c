@@ -23,7 +23,7 @@
 
 #define MAX_INPUT 262144
 #define MAX_POLL_MS 5000      /* polling backs off to this while nothing happens */
-#define CALL_MS 30000         /* one DescribeExecution and its retries */
+#define CALL_MS 20000         /* one call and its retries; Ctrl-C waits at most this */
 #define MAX_TASKS_SHOWN 20    /* a big Map runs thousands; the first few tell enough */
 #define QUIET_REPORT_MS 60000 /* without a live line, say "still running" this often */
 #define HELP_SHOWN -1
@@ -48,7 +48,8 @@ static void usage(FILE *f)
 		"                        while nothing happens\n"
 		"  --stop-on-interrupt   on Ctrl-C or SIGTERM, stop the execution (StopExecution); by default\n"
 		"                        it keeps running and the command to stop it is printed\n"
-		"  --log-level LEVEL     error, warn, info (default) or debug\n"
+		"  --log-level LEVEL     error, warn, info (default) or debug (SFN_AGENT_LOG_LEVEL)\n"
+		"  --log-format FMT      text (default) or json (SFN_AGENT_LOG_FORMAT)\n"
 		"  -h, --help            this text\n"
 		"\n"
 		"Exit status: 0 SUCCEEDED, 1 FAILED, TIMED_OUT or ABORTED, 2 usage or API error,\n"
@@ -217,7 +218,7 @@ out:
 
 static int parse_options(struct start *s, int argc, char **argv)
 {
-	enum { O_SM = 256, O_INPUT, O_NAME, O_NO_WAIT, O_TIMEOUT, O_POLL, O_STOP, O_LOG_LEVEL };
+	enum { O_SM = 256, O_INPUT, O_NAME, O_NO_WAIT, O_TIMEOUT, O_POLL, O_STOP, O_LOG_LEVEL, O_LOG_FORMAT };
 	static const struct option longopts[] = {
 		{ "state-machine", required_argument, NULL, O_SM },
 		{ "input", required_argument, NULL, O_INPUT },
@@ -227,11 +228,14 @@ static int parse_options(struct start *s, int argc, char **argv)
 		{ "poll", required_argument, NULL, O_POLL },
 		{ "stop-on-interrupt", no_argument, NULL, O_STOP },
 		{ "log-level", required_argument, NULL, O_LOG_LEVEL },
+		{ "log-format", required_argument, NULL, O_LOG_FORMAT },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
 	double v;
-	int c, level;
+	const char *log_level_arg = NULL, *log_format_arg = NULL;
+	struct err err = { "" };
+	int c;
 
 	optind = 1;
 	opterr = 0;
@@ -254,12 +258,8 @@ static int parse_options(struct start *s, int argc, char **argv)
 						   "3600: pass e.g. --poll 2", optarg);
 			s->poll_ms = (int64_t)(v * 1000);
 			break;
-		case O_LOG_LEVEL:
-			if ((level = log_level_parse(optarg)) < 0)
-				return ctl_usage_error("start", "--log-level %s is not known: pass error, warn, info "
-						   "or debug", optarg);
-			log_setup((enum log_level)level, LOG_TEXT);
-			break;
+		case O_LOG_LEVEL: log_level_arg = optarg; break;
+		case O_LOG_FORMAT: log_format_arg = optarg; break;
 		case 'h':
 			usage(stdout);
 			return HELP_SHOWN;
@@ -267,6 +267,8 @@ static int parse_options(struct start *s, int argc, char **argv)
 			return ctl_bad_option("start", c, argv);
 		}
 	}
+	if (ctl_log_setup(log_level_arg, log_format_arg, &err) != 0)
+		return ctl_usage_error("start", "%s", err.msg);
 	if (optind < argc)
 		return ctl_usage_error("start", "unexpected argument \"%s\": pass the input as --input JSON",
 				       argv[optind]);
@@ -542,7 +544,14 @@ static int wait_execution(struct start *s)
 			call_deadline = deadline;
 		cJSON_Delete(desc);
 		desc = NULL;
-		if (sfn_call(s->client, "DescribeExecution", buf_cstr(&body), call_deadline, &reply) != 0) {
+		int call_rc = sfn_call(s->client, "DescribeExecution", buf_cstr(&body), call_deadline, &reply);
+		/* Reads may lag the write that created the execution for a moment. */
+		if (call_rc != 0 && strcmp(reply.code, "ExecutionDoesNotExist") == 0 &&
+		    sys_real.mono_ms() - s->started_ms < 10000) {
+			say(s, LOG_DEBUG, "DescribeExecution does not know the new execution yet; asking again");
+			goto next_poll;
+		}
+		if (call_rc != 0) {
 			if ((sig = wait_signal(s, 0)) != 0) {
 				rc = interrupted(s, sig);
 				goto out;
@@ -575,7 +584,7 @@ static int wait_execution(struct start *s)
 		}
 		if (follow_history(s, call_deadline) || changed)
 			interval = s->poll_ms;
-
+next_poll:
 		if ((sig = wait_signal(s, 0)) != 0) {
 			rc = interrupted(s, sig);
 			goto out;
@@ -584,7 +593,7 @@ static int wait_execution(struct start *s)
 			goto timed_out;
 		if (!s->live && sys_real.mono_ms() - last_report >= QUIET_REPORT_MS) {
 			ctl_format_elapsed(sys_real.mono_ms() - s->started_ms, el);
-			say(s, LOG_INFO, "still %s after %s", s->status, el);
+			say(s, LOG_INFO, "still %s after %s", s->status[0] ? s->status : "STARTING", el);
 			last_report = sys_real.mono_ms();
 		}
 
@@ -688,7 +697,7 @@ int cmd_start(int argc, char **argv)
 		buf_free(&input);
 		return CTL_USAGE;
 	}
-	s.live = isatty(STDERR_FILENO) && log_enabled(LOG_INFO);
+	s.live = isatty(STDERR_FILENO) && log_enabled(LOG_INFO) && ctl_log_is_text();
 
 	rc = CTL_USAGE;
 	s.client = ctl_client_new(arn.region, &err);

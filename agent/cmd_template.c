@@ -63,6 +63,9 @@ int cmd_template(int argc, char **argv)
 	double v;
 	int c;
 
+	struct err err = { "" };
+	if (ctl_log_setup(NULL, NULL, &err) != 0)
+		return ctl_usage_error("template", "%s", err.msg);
 	optind = 1;
 	opterr = 0;
 	while ((c = getopt_long(argc, argv, ":h", longopts, NULL)) != -1) {
@@ -113,7 +116,6 @@ int cmd_template(int argc, char **argv)
 			 hb, ASL_DEFAULT_AGENT_HEARTBEAT, hb / 3 > 0 ? hb / 3 : 1, hb / 3 > 0 ? hb / 3 : 1);
 
 	struct buf out = BUF_INIT;
-	struct err err = { "" };
 	int rc = cfn ? template_cloudformation(&o, &out, &err) : template_asl(&o, &out, &err);
 	if (rc != 0) {
 		buf_free(&out);

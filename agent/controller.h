@@ -7,6 +7,7 @@
 #include "asl.h"
 #include "sfn.h"
 
+#include <stdbool.h>
 #include <stdint.h>
 
 /* Exit statuses of the controller (SPEC section 3). */
@@ -22,6 +23,12 @@ int ctl_usage_error(const char *cmd, const char *fmt, ...) __attribute__((format
 /* The message for a getopt_long failure ('?' or ':' returned, optstring
  * starting with ':'); returns CTL_USAGE. */
 int ctl_bad_option(const char *cmd, int opt, char **argv);
+
+/* Logging as the run mode has it: SFN_AGENT_LOG_LEVEL / SFN_AGENT_LOG_FORMAT,
+ * then --log-level / --log-format (NULL: not given).  0, or -1 with err. */
+int ctl_log_setup(const char *level, const char *format, struct err *err);
+/* True when log lines are text (a live progress line fits between them). */
+bool ctl_log_is_text(void);
 
 /* Seconds as a decimal number in [min, max]; 0 or -1. */
 int ctl_parse_seconds(const char *s, double min, double max, double *out);
