@@ -223,7 +223,7 @@ def test_start_no_wait_prints_arn_and_names_are_unique(lab, agent):
     assert "--name" in stderr_text(q)
 
 
-def _interrupt(lab, agent, sm, *args):
+def _interrupt(lab, agent, sm, *args, sig=signal.SIGINT):
     e = lab.admin_env()
     p = lab.spawn([agent, "start", "--state-machine", sm, "--poll", "0.2", *args], e,
                   stdout=subprocess.PIPE, stderr=subprocess.PIPE)
@@ -235,7 +235,7 @@ def _interrupt(lab, agent, sm, *args):
         if "started execution" in line or not line:
             break
     time.sleep(0.5)
-    os.kill(p.pid, signal.SIGINT)
+    os.kill(p.pid, sig)
     out, err = p.communicate(timeout=30)
     return p.returncode, out, "".join(lines) + err.decode()
 
@@ -247,6 +247,15 @@ def test_start_interrupt_leaves_execution_running(lab, agent):
     m = re.search(r"aws stepfunctions stop-execution --execution-arn (\S+) --region us-east-1", err)
     assert m, err
     assert lab.describe_execution(m.group(1))["status"] == "RUNNING"
+
+
+def test_start_sigterm_leaves_execution_running(lab, agent):
+    sm = _machine(lab, agent)
+    rc, out, err = _interrupt(lab, agent, sm, sig=signal.SIGTERM)
+    assert rc == 128 + signal.SIGTERM, err
+    assert "interrupted by SIGTERM" in err, err
+    m = re.search(r"stop-execution --execution-arn (\S+)", err)
+    assert m and lab.describe_execution(m.group(1))["status"] == "RUNNING", err
 
 
 def test_start_stop_on_interrupt(lab, agent):
