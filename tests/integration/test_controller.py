@@ -10,6 +10,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 
 sys.path.insert(0, os.path.dirname(__file__))
@@ -18,6 +19,7 @@ from agentlib import stderr_text  # noqa: E402
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "lab"))
 import lab as lablib  # noqa: E402
 
+_SETUP_LOCK = threading.Lock()  # tests may run in parallel threads against one lab
 EXEC_ARN = re.compile(r"^arn:aws:states:us-east-1:123456789012:execution:[^:\s]+:[^:\s]+$")
 
 
@@ -26,6 +28,11 @@ def _setup(lab):
     containers' memory up and fails on one without), and a subnet and security group that exist
     (moto's RunTask looks them up; its Fargate tasks need securityGroups and a VPC with DNS
     hostnames).  Returns (task definition ARN, subnet, security group)."""
+    with _SETUP_LOCK:
+        return _setup_locked(lab)
+
+
+def _setup_locked(lab):
     got = getattr(lab, "_ctl_setup", None)
     if not got:
         td = lab.client("ecs").register_task_definition(
@@ -47,8 +54,9 @@ def _task_definition(lab):
 
 
 def _template(lab, agent, *extra, fmt="asl"):
-    p = subprocess.run([agent, "template", "--cluster", lab.cluster_arn, "--task-definition",
-                        _task_definition(lab), "--container", lablib.CONTAINER, "--subnets", _setup(lab)[1], "--security-groups", _setup(lab)[2],
+    td, subnet, sg = _setup(lab)
+    p = subprocess.run([agent, "template", "--cluster", lab.cluster_arn, "--task-definition", td,
+                        "--container", lablib.CONTAINER, "--subnets", subnet, "--security-groups", sg,
                         "--heartbeat", "100", "--timeout", "120", "--format", fmt, *extra],
                        capture_output=True, env=lablib.clean_env(), timeout=10)
     assert p.returncode == 0, stderr_text(p)
@@ -84,8 +92,9 @@ def test_start_succeeded_prints_output(lab, agent):
     assert p.stdout.endswith(b"\n") and p.stdout.count(b"\n") == 1, "only the output on stdout"
     assert "SUCCEEDED" in err
     # The ECS task the execution started is shown (moto's RunTask output carries its ARN).
-    tasks = [t for ex in lab._exec_tasks.values() for t in ex]
-    assert any(("ECS task " + t) in err for t in tasks), err
+    ex = re.search(r"started execution (\S+)", err).group(1)
+    tasks = lab.tasks_of(ex)
+    assert len(tasks) == 1 and ("ECS task " + tasks[0]) in err, (tasks, err)
     # The template passes check: start printed no findings.
     assert "check:" not in err, err
 
