@@ -202,12 +202,21 @@ static void check_task(struct walk *w, const char *name, const cJSON *state, boo
 	int hb = opt->agent_heartbeat_s;
 	int suggest = hb * 5 > 300 ? hb * 5 : 300;
 	const cJSON *hbs = cJSON_GetObjectItemCaseSensitive(state, "HeartbeatSeconds");
-	if (!hbs && !has(state, "HeartbeatSeconds.$") && !has(state, "HeartbeatSecondsPath")) {
+	bool any_hb = hbs || has(state, "HeartbeatSeconds.$") || has(state, "HeartbeatSecondsPath");
+	if (hb == 0 && any_hb) {
+		/* Heartbeats off: nothing resets the clock HeartbeatSeconds starts. */
+		add(w, ASL_SHORT_HEARTBEAT, name,
+		    "the agent's heartbeats are off (--heartbeat 0), so the task times out after HeartbeatSeconds "
+		    "however well it runs; add SFN_AGENT_HEARTBEAT=60 to the container's environment (or drop "
+		    "HeartbeatSeconds)");
+	} else if (hb == 0) {
+		/* Without heartbeats HeartbeatSeconds can only hurt. */
+	} else if (!any_hb) {
 		add(w, ASL_NO_HEARTBEAT, name,
 		    "no HeartbeatSeconds, so a container that dies without reporting is noticed only at "
 		    "TimeoutSeconds; add \"HeartbeatSeconds\": %d (the agent sends a heartbeat every %d s)",
-		    suggest, hb ? hb : ASL_DEFAULT_AGENT_HEARTBEAT);
-	} else if (cJSON_IsNumber(hbs) && hb > 0 && hbs->valuedouble <= hb) {
+		    suggest, hb);
+	} else if (cJSON_IsNumber(hbs) && hbs->valuedouble <= hb) {
 		/* A third leaves room for a late or lost heartbeat. */
 		int lower = (int)hbs->valuedouble / 3;
 		char alt[64] = "";

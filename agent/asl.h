@@ -12,7 +12,7 @@
 enum asl_problem {
 	ASL_NO_TIMEOUT,      /* no TimeoutSeconds(Path): waits up to a year */
 	ASL_NO_HEARTBEAT,    /* no HeartbeatSeconds(Path): a dead container goes unnoticed */
-	ASL_SHORT_HEARTBEAT, /* HeartbeatSeconds <= the agent's heartbeat period */
+	ASL_SHORT_HEARTBEAT, /* HeartbeatSeconds <= the agent's heartbeat period, or heartbeats off */
 	ASL_NO_TOKEN,        /* no container override from $$.Task.Token */
 	ASL_TOKEN_NAME,      /* the token goes in a variable the agent does not read */
 	ASL_NO_NETWORK,      /* Fargate without NetworkConfiguration */
@@ -27,7 +27,7 @@ struct asl_finding {
 };
 
 struct asl_options {
-	int agent_heartbeat_s; /* the agent's --heartbeat (60); 0: heartbeats off, not compared */
+	int agent_heartbeat_s; /* the agent's --heartbeat (60); 0: heartbeats off */
 	const char *token_env; /* the agent's --token-env ("TASK_TOKEN") */
 };
 

@@ -23,7 +23,7 @@ static void usage(FILE *f)
 		"catching the agent's errors.  Each finding says what to add.\n"
 		"\n"
 		"  --state-machine ARN   the state machine to read\n"
-		"  --heartbeat S         the agent's --heartbeat in the task (default 60)\n"
+		"  --heartbeat S         the agent's --heartbeat in the task (default 60; 0: off)\n"
 		"  --token-env NAME      the agent's --token-env in the task (default TASK_TOKEN)\n"
 		"  --log-level LEVEL     error, warn, info (default) or debug (SFN_AGENT_LOG_LEVEL)\n"
 		"  --log-format FMT      text (default) or json (SFN_AGENT_LOG_FORMAT)\n"

@@ -111,6 +111,17 @@ static void test_short_heartbeat(void)
 	CHECK(r.n == 0);
 	asl_report_free(&r);
 	free(d);
+	/* Heartbeats off: any HeartbeatSeconds is a finding, none is not. */
+	struct asl_options off = { 0, "TASK_TOKEN" };
+	r = run(good, &off);
+	CHECK(r.n == 1 && r.findings[0].problem == ASL_SHORT_HEARTBEAT);
+	CHECK(r.n == 1 && strstr(r.findings[0].text, "SFN_AGENT_HEARTBEAT=60") != NULL);
+	asl_report_free(&r);
+	d = variant("\"HeartbeatSeconds\": 300, ", "");
+	r = run(d, &off);
+	CHECK(r.n == 0);
+	asl_report_free(&r);
+	free(d);
 	/* Too short for any agent heartbeat: only raising it helps. */
 	d = variant("\"HeartbeatSeconds\": 300", "\"HeartbeatSeconds\": 2");
 	expect_one(d, ASL_SHORT_HEARTBEAT, "Run", "\"HeartbeatSeconds\": 300 instead");
