@@ -72,7 +72,7 @@ int cmd_check(int argc, char **argv)
 			usage(stdout);
 			return CTL_OK;
 		default:
-			return ctl_bad_option("check", c, argv);
+			return ctl_bad_option("check", c, argv, longopts);
 		}
 	}
 	struct err err = { "" };

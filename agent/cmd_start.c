@@ -264,7 +264,7 @@ static int parse_options(struct start *s, int argc, char **argv)
 			usage(stdout);
 			return HELP_SHOWN;
 		default:
-			return ctl_bad_option("start", c, argv);
+			return ctl_bad_option("start", c, argv, longopts);
 		}
 	}
 	if (ctl_log_setup(log_level_arg, log_format_arg, &err) != 0)

@@ -95,7 +95,7 @@ int cmd_template(int argc, char **argv)
 			usage(stdout);
 			return CTL_OK;
 		default:
-			return ctl_bad_option("template", c, argv);
+			return ctl_bad_option("template", c, argv, longopts);
 		}
 	}
 	if (optind < argc)

@@ -6,6 +6,7 @@
 
 #include <cjson/cJSON.h>
 #include <errno.h>
+#include <getopt.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -25,13 +26,21 @@ int ctl_usage_error(const char *cmd, const char *fmt, ...)
 	return CTL_USAGE;
 }
 
-int ctl_bad_option(const char *cmd, int opt, char **argv)
+int ctl_bad_option(const char *cmd, int opt, char **argv, const struct option *longopts)
 {
 	extern int optind, optopt;
 	const char *arg = argv[optind - 1];
 	if (opt == ':')
 		return ctl_usage_error(cmd, "option %s needs a value: pass it as %s VALUE", arg, arg);
-	if (optopt && optopt != '?')
+	if (strncmp(arg, "--", 2) == 0) {
+		const char *eq = strchr(arg, '=');
+		size_t n = eq ? (size_t)(eq - arg - 2) : strlen(arg + 2);
+		for (const struct option *o = longopts; eq && o->name; o++)
+			if (strlen(o->name) == n && strncmp(o->name, arg + 2, n) == 0)
+				return ctl_usage_error(cmd, "option --%s takes no value: remove \"%s\"", o->name, eq);
+		return ctl_usage_error(cmd, "unknown option %.*s: remove it", (int)(n + 2), arg);
+	}
+	if (optopt > 0 && optopt < 256)
 		return ctl_usage_error(cmd, "unknown option -%c: remove it", optopt);
 	return ctl_usage_error(cmd, "unknown option %s: remove it", arg);
 }

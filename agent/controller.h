@@ -22,7 +22,8 @@ int ctl_usage_error(const char *cmd, const char *fmt, ...) __attribute__((format
 
 /* The message for a getopt_long failure ('?' or ':' returned, optstring
  * starting with ':'); returns CTL_USAGE. */
-int ctl_bad_option(const char *cmd, int opt, char **argv);
+struct option;
+int ctl_bad_option(const char *cmd, int opt, char **argv, const struct option *longopts);
 
 /* Logging as the run mode has it: SFN_AGENT_LOG_LEVEL / SFN_AGENT_LOG_FORMAT,
  * then --log-level / --log-format (NULL: not given).  0, or -1 with err. */
