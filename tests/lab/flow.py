@@ -86,17 +86,38 @@ def fingerprint(token):
 
 
 def network(lab):
-	"""(task definition ARN, subnet, security group) that moto 5.2.1's RunTask accepts: it adds the
-	containers' memory up (and fails on a container without), and it looks the subnet and the security
-	group up in its EC2.  Made once per lab."""
+	"""(task definition ARN, subnet, security group) for the template: the lab's own when moto 5.2.1's
+	RunTask accepts them, else ones made here.  RunTask adds the containers' memory up (and fails on a
+	container without), looks the subnet and the security group up in moto's EC2, and gives the task's
+	network interface a DNS name, which fails in a VPC without DNS host names.  Decided once per lab."""
 	with _network_lock:
 		got = getattr(lab, "_flow_network", None)
 		if not got:
-			got = lab._flow_network = _make_network(lab)
+			got = lab._flow_network = _lab_network(lab) or _make_network(lab)
 		return got
 
 
 _network_lock = threading.Lock()
+
+
+def _lab_network(lab):
+	"""The lab's task definition, subnet and security group if RunTask can use them (read only: the
+	lab's resources are shared by every test, so nothing here changes them)."""
+	td, subnet, sg = lab.task_definition_arn, getattr(lab, "subnet", None), getattr(lab, "security_group", None)
+	if not (td and subnet and sg):
+		return None
+	try:
+		d = lab.client("ecs").describe_task_definition(taskDefinition=td)["taskDefinition"]
+		if any(c.get("memory") is None and c.get("memoryReservation") is None for c in d["containerDefinitions"]):
+			return None
+		ec2 = lab.client("ec2")
+		vpc = ec2.describe_subnets(SubnetIds=[subnet])["Subnets"][0]["VpcId"]
+		a = ec2.describe_vpc_attribute(VpcId=vpc, Attribute="enableDnsHostnames")
+		if not a["EnableDnsHostnames"]["Value"]:
+			return None
+	except Exception:
+		return None
+	return td, subnet, sg
 
 
 def _make_network(lab):
