@@ -102,6 +102,8 @@ static struct supervise_config base_config(char *const *argv)
 	c.sys = &sys_real;
 	c.argv = argv;
 	c.grace_ms = 1000;
+	/* A safety net: a broken supervisor fails the test instead of hanging it. */
+	c.timeout_ms = 6000;
 	c.signal_target = TARGET_GROUP;
 	c.tick.next_ms = -1;
 	c.stdout_keep = 1 << 20;
