@@ -19,6 +19,7 @@ from agentlib import stderr_text  # noqa: E402
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "lab"))
 import lab as lablib  # noqa: E402
 
+TIMEOUT = 120  # cfn-lint alone takes seconds per template
 _SETUP_LOCK = threading.Lock()  # tests may run in parallel threads against one lab
 EXEC_ARN = re.compile(r"^arn:aws:states:us-east-1:123456789012:execution:[^:\s]+:[^:\s]+$")
 
