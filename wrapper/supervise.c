@@ -396,7 +396,8 @@ static bool cleanup_round(struct sup *s, bool kill_now)
 			s->termed = xrealloc(s->termed, (s->n_termed + 1) * sizeof *s->termed);
 			s->termed[s->n_termed++] = pids[i];
 		}
-		if (kill(pids[i], sig) != 0 && errno != ESRCH)
+		/* Once per process: the SIGKILL round repeats every CLEANUP_POLL_MS. */
+		if (kill(pids[i], sig) != 0 && errno != ESRCH && !seen)
 			log_warn("cannot send %s to leftover process %ld: %s", signame(sig), (long)pids[i],
 				 strerror(errno));
 	}
