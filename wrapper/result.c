@@ -395,5 +395,6 @@ failure: {
 		    buf_cstr(&msg), tail, pol->task_arn);
 }
 out:
+	snprintf(out->message, sizeof out->message, "%s", buf_cstr(&msg));
 	buf_free(&msg);
 }

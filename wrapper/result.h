@@ -42,6 +42,7 @@ struct report {
 	char error[ERROR_NAME_MAX + 1];
 	struct buf cause;   /* compact JSON, <= CAUSE_MAX_BYTES, when failure */
 	int exit_status;    /* what the agent should exit with */
+	char message[1024]; /* the cause's message, for the log (no output or stderr in it) */
 };
 
 void report_free(struct report *r);

@@ -173,6 +173,7 @@ struct decision {
 	int status;
 	char message[600];
 	char output[300];
+	char logged[1024];
 };
 
 static struct decision decide(struct command_result *r, const struct result_policy *pol)
@@ -183,6 +184,7 @@ static struct decision decide(struct command_result *r, const struct result_poli
 	result_decide(r, pol, &rep);
 	d.success = rep.success;
 	d.status = rep.exit_status;
+	snprintf(d.logged, sizeof d.logged, "%s", rep.message);
 	snprintf(d.error, sizeof d.error, "%s", rep.error);
 	snprintf(d.output, sizeof d.output, "%s", buf_cstr(&rep.output));
 	if (!rep.success) {
@@ -302,6 +304,7 @@ static void test_decide(void)
 	CHECK_STR(d.error, "ExecFailed");
 	CHECK(d.status == 127);
 	CHECK_STR(d.message, "command not found: job.sh");
+	CHECK_STR(d.logged, "command not found: job.sh");
 
 	r = finished(0, 0, STOP_NONE);
 	r.started = false;
