@@ -39,6 +39,7 @@ extern char **environ;
 
 static sigset_t orig_mask;
 static bool prepared;
+static bool orphans_are_ours; /* PID 1 or a child subreaper */
 
 /* The signals the loop reads from its signalfd. */
 static void handled_set(sigset_t *set)
@@ -72,9 +73,12 @@ int supervise_prepare(struct err *err)
 	prepared = true;
 	/* As PID 1 orphans come to us anyway; otherwise ask for them, so that the
 	 * command's daemonised children can still be reaped and cleaned up. */
-	if (getpid() != 1 && prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) != 0)
+	orphans_are_ours = true;
+	if (getpid() != 1 && prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) != 0) {
+		orphans_are_ours = false;
 		log_warn("cannot become a child subreaper (%s): processes the command leaves behind may "
 			 "outlive it", strerror(errno));
+	}
 	return 0;
 }
 
@@ -137,6 +141,7 @@ struct sup {
 	int64_t cleanup_end;
 	bool killed;          /* SIGKILL sent to the group for a stop */
 	bool cleanup_killed;
+	bool first_round_done;
 	bool child_exited;
 	sigset_t sent;        /* signals the agent sent or forwarded to the command */
 	pid_t *termed;        /* leftovers already sent SIGTERM during clean-up */
@@ -308,9 +313,13 @@ static void handle_signals(struct sup *s)
 	}
 }
 
-/* Pids of live descendants of the agent (not zombies), from /proc.  -1 when
- * /proc cannot be read. */
-static long descendants(pid_t **out)
+struct proc {
+	pid_t pid, ppid;
+};
+
+/* Live descendants of the agent (not zombies), from /proc.  -1 when /proc
+ * cannot be read. */
+static long descendants(struct proc **out)
 {
 	DIR *d = opendir("/proc");
 	if (!d)
@@ -364,44 +373,52 @@ static long descendants(pid_t **out)
 		}
 	}
 	long count = 0;
-	pid_t *pids = xcalloc(n, sizeof *pids);
+	struct proc *procs = xcalloc(n, sizeof *procs);
 	for (size_t i = 0; i < n; i++)
 		if (v[i].mine && !v[i].zombie && v[i].pid != self)
-			pids[count++] = v[i].pid;
+			procs[count++] = (struct proc){ v[i].pid, v[i].ppid };
 	free(v);
-	*out = pids;
+	*out = procs;
 	return count;
 }
 
-/* One round of clean-up.  Returns true when nothing is left. */
+/* One round of clean-up.  Returns true when nothing is left.
+ *
+ * The first round sends SIGTERM to every descendant.  Later ones only to
+ * processes that have just become our children (their parent died), so
+ * that what a leftover starts while it cleans up (a shell's trap) is left
+ * to it until the SIGKILL round. */
 static bool cleanup_round(struct sup *s, bool kill_now)
 {
 	int sig = kill_now ? SIGKILL : SIGTERM;
-	pid_t *pids = NULL;
-	long n = descendants(&pids);
+	struct proc *procs = NULL;
+	long n = descendants(&procs);
 	if (n < 0) {
 		/* No /proc: the group, and whatever we still have as children. */
 		if (kill(-s->pid, sig) != 0 && errno != ESRCH)
 			log_warn("cannot signal the command's process group: %s", strerror(errno));
-		free(pids);
+		free(procs);
 		return waitpid(-1, NULL, WNOHANG) < 0 && errno == ECHILD;
 	}
+	pid_t self = getpid();
 	for (long i = 0; i < n; i++) {
+		pid_t pid = procs[i].pid;
 		bool seen = false;
 		for (size_t j = 0; j < s->n_termed && !seen; j++)
-			seen = s->termed[j] == pids[i];
-		if (seen && !kill_now)
+			seen = s->termed[j] == pid;
+		if (!kill_now && (seen || (s->first_round_done && procs[i].ppid != self)))
 			continue;
 		if (!seen) {
 			s->termed = xrealloc(s->termed, (s->n_termed + 1) * sizeof *s->termed);
-			s->termed[s->n_termed++] = pids[i];
+			s->termed[s->n_termed++] = pid;
 		}
 		/* Once per process: the SIGKILL round repeats every CLEANUP_POLL_MS. */
-		if (kill(pids[i], sig) != 0 && errno != ESRCH && !seen)
-			log_warn("cannot send %s to leftover process %ld: %s", signame(sig), (long)pids[i],
+		if (kill(pid, sig) != 0 && errno != ESRCH && !seen)
+			log_warn("cannot send %s to leftover process %ld: %s", signame(sig), (long)pid,
 				 strerror(errno));
 	}
-	free(pids);
+	s->first_round_done = true;
+	free(procs);
 	return n == 0;
 }
 
@@ -411,8 +428,11 @@ static void enter_cleanup(struct sup *s)
 	s->phase = CLEANUP;
 	s->cleanup_at = t + CLEANUP_TERM_MS;
 	s->cleanup_end = t + CLEANUP_TERM_MS + CLEANUP_KILL_MS;
-	/* The group first: it catches members that have not been re-parented. */
-	if (kill(-s->pid, SIGTERM) != 0 && errno != ESRCH)
+	/* Without the subreaper, group members whose parents died went to
+	 * init, out of our sight in /proc: reach them through the group.  With
+	 * it, every one of them is a descendant and gets exactly one SIGTERM
+	 * below (a second one could cut short a shell's own clean-up trap). */
+	if (!orphans_are_ours && kill(-s->pid, SIGTERM) != 0 && errno != ESRCH)
 		log_warn("cannot signal the command's process group: %s", strerror(errno));
 	if (cleanup_round(s, false))
 		s->phase = DONE;

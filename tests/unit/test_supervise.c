@@ -288,6 +288,22 @@ static void test_leftovers(void)
 	run_free(&r);
 }
 
+static void test_leftover_cleans_up(void)
+{
+	/* A leftover gets one SIGTERM, and what its trap starts is not killed
+	 * before the SIGKILL deadline. */
+	char *a1[] = { "sh", "-c",
+		       "(trap 'echo cleaning >&2; sleep 0.3; echo cleaned >&2; exit 0' TERM; "
+		       "while :; do sleep 0.1; done) & echo started", NULL };
+	struct supervise_config c = base_config(a1);
+	struct run r;
+	run(&c, &r);
+	CHECK(r.res.exit_code == 0);
+	CHECK(strstr(buf_cstr(&r.errout), "cleaning") && strstr(buf_cstr(&r.errout), "cleaned"));
+	CHECK(r.ms < 1000 + 2000);
+	run_free(&r);
+}
+
 struct ticker {
 	int calls;
 	int stop_at;   /* call number that asks to stop, 0: never */
@@ -422,6 +438,7 @@ int main(int argc, char **argv)
 	RUN(test_exec_failures);
 	RUN(test_timeout);
 	RUN(test_leftovers);
+	RUN(test_leftover_cleans_up);
 	RUN(test_tick_and_token_lost);
 	RUN(test_child_signal_state);
 	RUN(test_signal_forwarding);
