@@ -43,6 +43,11 @@ struct http_response {
 	struct buf body;
 	char date[64];       /* the Date header, "" when absent */
 	bool maybe_sent;     /* the request may have reached the server */
+	/* libcurl sent the request more than once by itself: a reused
+	 * connection died after the first copy went out, and curl retried on a
+	 * fresh one.  The answer is to the last copy; the first may have been
+	 * acted on too. */
+	bool resent;
 	char error[256];     /* transport error text, for logs */
 };
 

@@ -31,6 +31,7 @@ struct curl_impl {
 	char *ca_file;
 	struct http_response *resp; /* the exchange in progress */
 	bool header_out;            /* request bytes were handed to the socket */
+	int heads_out;              /* request heads sent: 2 when curl retried by itself */
 	bool truncated;
 };
 
@@ -83,6 +84,8 @@ static int on_debug(CURL *curl, curl_infotype type, char *data, size_t size, voi
 	 * server cannot act on. */
 	if (type == CURLINFO_HEADER_OUT || type == CURLINFO_DATA_OUT)
 		ci->header_out = true;
+	if (type == CURLINFO_HEADER_OUT)
+		ci->heads_out++;
 	return 0;
 }
 
@@ -188,6 +191,7 @@ static int curl_perform(void *impl, const struct http_request *req, struct http_
 
 	ci->resp = resp;
 	ci->header_out = false;
+	ci->heads_out = 0;
 	ci->truncated = false;
 
 	for (size_t i = 0; i < req->n_headers; i++) {
@@ -239,6 +243,7 @@ static int curl_perform(void *impl, const struct http_request *req, struct http_
 		resp->failure = HTTP_OK;
 		resp->status = status;
 		resp->maybe_sent = true;
+		resp->resent = ci->heads_out > 1;
 	} else {
 		classify(ci, rc, errbuf);
 		resp->status = 0;
@@ -354,6 +359,7 @@ int http_perform(struct http *h, const struct http_request *req, struct http_res
 	resp->status = 0;
 	resp->date[0] = '\0';
 	resp->maybe_sent = false;
+	resp->resent = false;
 	resp->error[0] = '\0';
 	if (!h || !h->ops || !req || !req->url || !req->method)
 		return -1;

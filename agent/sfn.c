@@ -218,6 +218,11 @@ static void parse_error(const struct buf *body, struct sfn_reply *r)
 	xml_element(buf_cstr(body), "Message", r->message, sizeof r->message);
 }
 
+void sfn_parse_error(const struct buf *body, struct sfn_reply *r)
+{
+	parse_error(body, r);
+}
+
 static bool code_in(const char *code, const char *const *list)
 {
 	for (; *list; list++)
@@ -333,6 +338,8 @@ static enum next_step classify(struct sfn_client *c, const struct http_response 
 {
 	if (resp->failure != HTTP_OK)
 		return classify_transport(c, resp, r, st);
+	if (resp->resent)
+		r->maybe_delivered = true;
 
 	r->http_status = resp->status;
 	if (resp->status >= 200 && resp->status < 300) {
