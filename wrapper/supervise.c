@@ -55,10 +55,31 @@ static void handled_set(sigset_t *set)
 	sigaddset(set, SIGCHLD);
 }
 
+/* Started with fd 0, 1 or 2 closed (`>&-`), the next descriptor we open
+ * would land there, and the relay would write the command's output into a
+ * signalfd or a memfd.  /dev/null keeps the numbers taken. */
+static void fill_stdio(void)
+{
+	for (int fd = 0; fd <= 2; fd++) {
+		if (fcntl(fd, F_GETFD) >= 0 || errno != EBADF)
+			continue;
+		/* The lowest free number: fd itself, as the lower ones are open. */
+		int n = open("/dev/null", O_RDWR);
+		if (n < 0)
+			return;
+		if (n != fd) {
+			if (dup2(n, fd) < 0)
+				log_debug("cannot fill descriptor %d: %s", fd, strerror(errno));
+			close(n);
+		}
+	}
+}
+
 int supervise_prepare(struct err *err)
 {
 	if (prepared)
 		return 0;
+	fill_stdio();
 	sigset_t set;
 	handled_set(&set);
 	/* SIGPIPE stays blocked too: a write to a closed stdout then fails with
