@@ -66,8 +66,11 @@ static int move_above_stdio(int fd)
 	return nfd;
 }
 
-static int tmp_fallback(struct outfile *f, const char *name, struct err *err)
+int outfile_open_tmp(struct outfile *f, const char *name, struct err *err)
 {
+	f->fd = -1;
+	f->path[0] = '\0';
+	f->tmp_path = NULL;
 	const char *dirs[] = { getenv("TMPDIR"), "/dev/shm", "/tmp", "/var/tmp", "." };
 	int last_errno = 0;
 	for (size_t i = 0; i < sizeof dirs / sizeof dirs[0]; i++) {
@@ -130,7 +133,7 @@ int outfile_open(struct outfile *f, const char *name, struct err *err)
 		close(fd);
 		f->fd = -1;
 	}
-	return tmp_fallback(f, name, err);
+	return outfile_open_tmp(f, name, err);
 }
 
 int outfile_read(struct outfile *f, size_t max, struct buf *out, struct err *err)

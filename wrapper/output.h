@@ -27,6 +27,8 @@ struct outfile {
 };
 
 int outfile_open(struct outfile *f, const char *name, struct err *err);
+/* The private temporary file alone (what outfile_open falls back to); for tests. */
+int outfile_open_tmp(struct outfile *f, const char *name, struct err *err);
 /* Reads the whole file (at most max+1 bytes; more means too large). */
 int outfile_read(struct outfile *f, size_t max, struct buf *out, struct err *err);
 void outfile_close(struct outfile *f);

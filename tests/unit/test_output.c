@@ -4,6 +4,7 @@
 #include "check.h"
 
 #include <stdlib.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -165,14 +166,14 @@ static void test_size_limit(void)
 	buf_free(&out);
 }
 
-static void test_outfile(void)
+static void check_outfile(int (*open_fn)(struct outfile *, const char *, struct err *))
 {
 	struct outfile f;
 	struct err e;
 	struct buf got = BUF_INIT;
-	CHECK(outfile_open(&f, "test-output", &e) == 0);
+	CHECK(open_fn(&f, "test-output", &e) == 0);
 	CHECK(f.fd > 2);
-	CHECK(f.path[0] == '/');
+	CHECK(f.path[0] == '/' || f.path[0] == '.');
 	/* A child reaches it by path, as the command will. */
 	pid_t pid = fork();
 	if (pid == 0) {
@@ -186,9 +187,39 @@ static void test_outfile(void)
 	CHECK_STR(got.data, "{\"from\":\"child\"}\n");
 	/* At most max+1 bytes, so "too large" can be told apart. */
 	CHECK(outfile_read(&f, 3, &got, &e) == 0 && got.len == 4);
+	char *tmp = f.tmp_path ? xstrdup(f.tmp_path) : NULL;
 	outfile_close(&f);
 	CHECK(f.fd == -1);
+	/* The fallback file is removed, and was private. */
+	if (tmp)
+		CHECK(access(tmp, F_OK) != 0);
+	free(tmp);
 	buf_free(&got);
+}
+
+static void test_outfile(void)
+{
+	check_outfile(outfile_open);
+}
+
+static void test_outfile_fallback(void)
+{
+	struct outfile f;
+	struct err e;
+	struct stat st;
+	check_outfile(outfile_open_tmp);
+	CHECK(outfile_open_tmp(&f, "test-mode", &e) == 0);
+	CHECK(f.tmp_path != NULL && stat(f.tmp_path, &st) == 0 && (st.st_mode & 0777) == 0600);
+	outfile_close(&f);
+	/* $TMPDIR first. */
+	char dir[] = "/tmp/sfn-test-dir-XXXXXX";
+	CHECK(mkdtemp(dir) != NULL);
+	setenv("TMPDIR", dir, 1);
+	CHECK(outfile_open_tmp(&f, "test-dir", &e) == 0);
+	CHECK(strncmp(f.path, dir, strlen(dir)) == 0);
+	outfile_close(&f);
+	unsetenv("TMPDIR");
+	rmdir(dir);
 }
 
 int main(void)
@@ -198,5 +229,6 @@ int main(void)
 	RUN(test_other_modes);
 	RUN(test_size_limit);
 	RUN(test_outfile);
+	RUN(test_outfile_fallback);
 	return CHECK_DONE();
 }
