@@ -411,6 +411,20 @@ static void test_signal_forwarding(void)
 	run_free(&r);
 }
 
+static void test_stop_before_start(void)
+{
+	/* A SIGTERM that arrived before the command started (during the first
+	 * heartbeat) is not lost: the command gets it as soon as it runs. */
+	char *a1[] = { "sleep", "30", NULL };
+	struct supervise_config c = base_config(a1);
+	kill(getpid(), SIGTERM);
+	struct run r;
+	run(&c, &r);
+	CHECK(r.res.stop == STOP_SIGNAL && r.res.stop_signal == SIGTERM && r.res.term_signal == SIGTERM);
+	CHECK(r.ms < 1000);
+	run_free(&r);
+}
+
 static void test_pending_stop(void)
 {
 	CHECK(supervise_pending_stop() == 0);
@@ -442,6 +456,7 @@ int main(int argc, char **argv)
 	RUN(test_tick_and_token_lost);
 	RUN(test_child_signal_state);
 	RUN(test_signal_forwarding);
+	RUN(test_stop_before_start);
 	RUN(test_pending_stop);
 	return CHECK_DONE();
 }
