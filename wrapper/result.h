@@ -39,7 +39,7 @@ int error_name_validate(const char *name, const char *what, struct err *err);
 struct report {
 	bool success;
 	struct buf output;  /* compact JSON, when success */
-	char error[ERROR_NAME_MAX + 1];
+	char error[ERROR_NAME_MAX * 4 + 1]; /* 256 characters of up to 4 UTF-8 bytes */
 	struct buf cause;   /* compact JSON, <= CAUSE_MAX_BYTES, when failure */
 	int exit_status;    /* what the agent should exit with */
 	char message[1024]; /* the cause's message, for the log (no output or stderr in it) */

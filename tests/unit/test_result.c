@@ -169,7 +169,7 @@ static struct command_result finished(int exit_code, int sig, enum stop_reason s
 
 struct decision {
 	bool success;
-	char error[300];
+	char error[ERROR_NAME_MAX * 4 + 1];
 	int status;
 	char message[600];
 	char output[300];
@@ -240,6 +240,18 @@ static void test_decide(void)
 	r = finished(5, 0, STOP_NONE);
 	d = decide(&r, &pol);
 	CHECK_STR(d.error, "MyError");
+
+	/* 256 characters of 4-byte UTF-8: whole, not cut mid-character. */
+	static char wide[4 * 256 + 1];
+	for (int i = 0; i < 256; i++)
+		memcpy(wide + 4 * i, "\xf0\x9f\x98\x80", 4);
+	struct err e;
+	CHECK(error_name_validate(wide, "--error", &e) == 0);
+	pol.error_name = wide;
+	r = finished(5, 0, STOP_NONE);
+	d = decide(&r, &pol);
+	CHECK_STR(d.error, wide);
+	pol.error_name = "MyError";
 
 	/* A signal the agent did not send: --error, 128+N. */
 	r = finished(0, SIGKILL, STOP_NONE);
@@ -344,6 +356,28 @@ static void test_decide_cause_fields(void)
 	command_result_free(&r);
 }
 
+/* ---- regression tests from fuzzing (tests/fuzz/fuzz_codes.c) ---- */
+
+/* error_name_validate allows 256 characters, not bytes: the report must keep
+ * a long non-ASCII name whole, not cut it in the middle of a character. */
+static void test_fuzz_long_utf8_error_name(void)
+{
+	char name[ERROR_NAME_MAX * 4 + 1];
+	struct err e;
+	for (int i = 0; i < ERROR_NAME_MAX; i++)
+		memcpy(name + 4 * i, "\xf0\x9f\x98\x80", 4);
+	name[ERROR_NAME_MAX * 4] = '\0';
+	CHECK(error_name_validate(name, "--error", &e) == 0);
+	struct result_policy pol = { OUTPUT_AUTO, name, NULL, 0, NULL, 0, NULL };
+	struct command_result r = finished(5, 0, STOP_NONE);
+	struct report rep;
+	result_decide(&r, &pol, &rep);
+	CHECK(!rep.success);
+	CHECK_STR(rep.error, name);
+	report_free(&rep);
+	command_result_free(&r);
+}
+
 int main(void)
 {
 	RUN(test_cause_exact);
@@ -354,5 +388,6 @@ int main(void)
 	RUN(test_signal_names);
 	RUN(test_decide);
 	RUN(test_decide_cause_fields);
+	RUN(test_fuzz_long_utf8_error_name);
 	return CHECK_DONE();
 }
