@@ -31,8 +31,12 @@ KEYRING=/usr/share/keyrings/debian-archive-keyring.gpg
 MAX_AGE_DAYS=7
 JOBS=$(nproc 2>/dev/null || echo 2)
 
+# Configured into OpenSSL (its default engine and module directories, never used: no-module,
+# no-engine); never created.
+FIXED_PREFIX=/nonexistent/sfn-agent-deps
+
 # Bump when the way the libraries are built changes in a way the flags below do not show.
-RECIPE=1
+RECIPE=2
 
 say() { printf 'static: %s\n' "$*" >&2; }
 die() { printf 'static: error: %s\n' "$*" >&2; exit 1; }
@@ -207,12 +211,14 @@ build_openssl() {
 	local src=$1 prefix=$2
 	say "building OpenSSL $(cat "$prefix/versions/openssl")"
 	kernel_headers "$src/kernel-headers"
-	# Relative paths only: OpenSSL keeps its compiler flags in the binary (OpenSSL_version), and
-	# a cache path in there would make the output depend on where the cache lives.
+	# Relative paths and a fixed prefix only: OpenSSL keeps its compiler flags and directories in
+	# the library (OpenSSL_version), and a cache path in there would make the output depend on
+	# where the cache lives.  Nothing is ever installed in $FIXED_PREFIX (DESTDIR below).
 	(cd "$src" && CC=musl-gcc CFLAGS="$DEPS_CFLAGS -idirafter kernel-headers" \
-		./Configure "$OSSL_TARGET" $OSSL_OPTS --prefix="$prefix" --libdir=lib --openssldir=/etc/ssl &&
-		make -j"$JOBS" build_libs && make install_dev) \
+		./Configure "$OSSL_TARGET" $OSSL_OPTS --prefix="$FIXED_PREFIX" --libdir=lib --openssldir=/etc/ssl &&
+		make -j"$JOBS" build_libs && make install_dev DESTDIR="$src/destdir") \
 		>"$src.log" 2>&1 || { tail -n 40 "$src.log" >&2; die "OpenSSL build failed (log: $src.log)"; }
+	cp -a "$src/destdir$FIXED_PREFIX/include" "$src/destdir$FIXED_PREFIX/lib" "$prefix/"
 }
 
 build_curl() {
@@ -384,4 +390,5 @@ main() {
 		"static, sha256 $(sha256sum "$OUT" | cut -c1-16)"
 }
 
-main "$@"
+# On one line, so that editing this file while it runs cannot make bash read past the end.
+main "$@"; exit
