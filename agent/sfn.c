@@ -698,10 +698,7 @@ const char *sfn_explain(const struct sfn_reply *r, const char *operation, char *
 			 r->message[0] ? r->message : (r->code[0] ? r->code : "no answer"));
 		break;
 	case SFN_NO_CREDENTIALS:
-		/* The message already names the source and its problem: repeating it
-		 * made the log line say everything twice. */
-		snprintf(out, size, "%s", r->message[0] ? "without AWS credentials nothing can be sent: fix the source named"
-							  " above" : "no AWS credentials were found");
+		snprintf(out, size, "no AWS credentials: %s", r->message[0] ? r->message : "none were found");
 		break;
 	}
 	return out;
