@@ -46,8 +46,15 @@ static int64_t jitter(const struct run *r, int64_t period)
 static void log_refusal(const char *op, const struct sfn_reply *reply)
 {
 	char why[512];
+	sfn_explain(reply, op, why, sizeof why);
+	/* Some explanations quote the message (a TLS or credentials problem,
+	 * which no server refused): print it once. */
+	if (reply->message[0] && strstr(why, reply->message)) {
+		log_error("%s not sent: %s", op, why);
+		return;
+	}
 	log_error("%s refused: %s%s%s (%s)", op, reply->code[0] ? reply->code : "", reply->code[0] ? ": " : "",
-		  reply->message, sfn_explain(reply, op, why, sizeof why));
+		  reply->message, why);
 }
 
 /* The heartbeat tick, called from the supervisor's event loop. */
@@ -111,9 +118,18 @@ static int first_heartbeat(struct run *r)
 	case SFN_TOKEN_DEAD:
 	case SFN_AUTH_FAILED:
 	case SFN_NO_CREDENTIALS:
+	fatal:
 		log_refusal("SendTaskHeartbeat", &reply);
 		log_error("not starting the command: no result could ever be reported for this token");
 		rc = -1;
+		break;
+	case SFN_REFUSED:
+		/* A certificate nobody trusts or an endpoint URL curl cannot use
+		 * will not heal while the command runs: the report would fail
+		 * the same way after all its work. */
+		if (strcmp(reply.code, "TLSError") == 0 || strcmp(reply.code, "InvalidEndpoint") == 0)
+			goto fatal;
+		log_refusal("SendTaskHeartbeat", &reply);
 		break;
 	default:
 		/* Access denied to heartbeats alone still lets the result through. */
