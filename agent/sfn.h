@@ -82,6 +82,11 @@ int sfn_send_heartbeat(struct sfn_client *c, const char *token, int64_t deadline
  * states:SendTaskFailure and states:SendTaskHeartbeat". */
 const char *sfn_explain(const struct sfn_reply *r, const char *operation, char *out, size_t size);
 
+/* Fills r->code and r->message from an error answer's body (JSON 1.0
+ * {"__type","message"} or XML <Code>/<Message>); both "" when it has none.
+ * Only those two fields are written.  Exposed for fuzzing. */
+void sfn_parse_error(const struct buf *body, struct sfn_reply *r);
+
 /* A short fingerprint of a task token for logs: "tok:" + the first 8 hex
  * digits of its SHA-256, e.g. "tok:1a2b3c4d".  out must hold 16 bytes. */
 void token_fingerprint(const char *token, char out[16]);
