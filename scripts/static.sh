@@ -340,7 +340,7 @@ gen_ca() {
 }
 
 main() {
-	local deps_dir epoch std size
+	local deps_dir epoch std size stamp
 	deps_dir=$(deps)
 	say "libraries: $(for p in $PKGS; do printf '%s %s  ' "$p" "$(cat "$deps_dir/versions/$p")"; done)"
 	[ -r "$CA_FILE" ] || die "$CA_FILE not found; install ca-certificates (apt-get install ca-certificates)."
@@ -352,16 +352,24 @@ main() {
 	export LC_ALL=C TZ=UTC
 
 	mkdir -p "$O" "$(dirname "$OUT")"
+	std=$(make -s --no-print-directory print-cflags)
+	# make knows when a source changed, not when the libraries or the flags did: start the objects
+	# afresh then.  The link always runs (under a second), so the CA bundle is always current.
+	stamp="$deps_dir $DEPS_CFLAGS $std"
+	if [ "$(cat "$O/stamp" 2>/dev/null)" != "$stamp" ]; then
+		rm -rf "$O/src" "$O/agent" "$O/wrapper"
+		printf '%s\n' "$stamp" >"$O/stamp"
+	fi
+	rm -f "$O/sfn-agent.debug"
 	# Short, stable paths in the command lines below.
 	ln -sfn "$deps_dir" "$O/deps"
 	kernel_headers "$O/kernel-headers"
 	gen_ca "$CA_FILE" "$O/ca_builtin.c"
-	std=$(make -s --no-print-directory print-cflags)
 	# shellcheck disable=SC2086
-	musl-gcc -Os $DEPS_CFLAGS $std -c -o "$O/ca_builtin.o" "$O/ca_builtin.c"
+	musl-gcc $DEPS_CFLAGS $std -c -o "$O/ca_builtin.o" "$O/ca_builtin.c"
 
 	# The Makefile's own rules and source list, with musl and the cached libraries swapped in.
-	env -u CFLAGS -u LDFLAGS -u LDLIBS -u CPPFLAGS make --no-print-directory \
+	env -u CFLAGS -u LDFLAGS -u LDLIBS -u CPPFLAGS make --no-print-directory -j"$JOBS" \
 		O="$O" BIN="$O/sfn-agent.debug" CC=musl-gcc OPT="$DEPS_CFLAGS" \
 		EXTRA_CFLAGS="-isystem $O/deps/include -idirafter $O/kernel-headers -ffile-prefix-map=$ROOT=." \
 		LDFLAGS="-static -L$O/deps/lib -Wl,--gc-sections -Wl,--build-id=none -Wl,-O1" \
