@@ -10,6 +10,7 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <sys/mman.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 static char self_exe[4096];
@@ -433,6 +434,64 @@ static void test_pending_stop(void)
 	CHECK(supervise_pending_stop() == 0);
 }
 
+/* Like RUN, under another name: the same test in the PID 1 pass. */
+#define RUN_PID1(test)                                                          \
+	do {                                                                    \
+		check_case_failed = 0;                                          \
+		test();                                                         \
+		printf("%s pid1_%s\n", check_case_failed ? "FAIL" : "PASS", #test); \
+		fflush(stdout);                                                 \
+		check_failures += check_case_failed;                            \
+	} while (0)
+
+/* The agent is PID 1 in a container, with different rules for signals and
+ * orphans: run the tests where that matters again as PID 1 of a new PID
+ * namespace, like tini's tests run in several modes.  Needs root and
+ * unshare(1); without them this pass does not run, and says so on stderr
+ * (it prints no PASS line for what it did not test). */
+static int pid1_pass(void)
+{
+	if (geteuid() != 0 || access("/usr/bin/unshare", X_OK) != 0) {
+		fprintf(stderr, "note: PID 1 pass not run (needs root and /usr/bin/unshare)\n");
+		return 0;
+	}
+	int p[2];
+	if (pipe(p) != 0)
+		return 1;
+	fflush(stdout);
+	pid_t pid = fork();
+	if (pid == 0) {
+		dup2(p[1], 1);
+		close(p[0]);
+		close(p[1]);
+		sigset_t none;
+		sigemptyset(&none);
+		sigprocmask(SIG_SETMASK, &none, NULL);
+		execl("/usr/bin/unshare", "unshare", "--fork", "--pid", "--mount-proc", self_exe, "pid1",
+		      (char *)NULL);
+		_exit(127);
+	}
+	close(p[1]);
+	FILE *f = fdopen(p[0], "r");
+	char line[256];
+	int lines = 0, failed = 0;
+	while (f && fgets(line, sizeof line, f)) {
+		fputs(line, stdout);
+		lines++;
+		failed += strncmp(line, "FAIL", 4) == 0;
+	}
+	if (f)
+		fclose(f);
+	int status = 0;
+	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+		;
+	if (lines == 0) {
+		fprintf(stderr, "note: PID 1 pass not run (unshare could not create a PID namespace here)\n");
+		return 0;
+	}
+	return failed || !WIFEXITED(status) || WEXITSTATUS(status) != 0;
+}
+
 int main(int argc, char **argv)
 {
 	if (argc >= 2 && strcmp(argv[1], "helper") == 0)
@@ -447,6 +506,18 @@ int main(int argc, char **argv)
 		fprintf(stderr, "%s\n", e.msg);
 		return 2;
 	}
+	if (argc >= 2 && strcmp(argv[1], "pid1") == 0) {
+		if (getpid() != 1) {
+			printf("FAIL pid1_is_pid1\n");
+			return 1;
+		}
+		RUN_PID1(test_exit_statuses);
+		RUN_PID1(test_leftovers);
+		RUN_PID1(test_child_signal_state);
+		RUN_PID1(test_signal_forwarding);
+		RUN_PID1(test_stop_before_start);
+		return CHECK_DONE();
+	}
 	RUN(test_relay_exact);
 	RUN(test_exit_statuses);
 	RUN(test_exec_failures);
@@ -458,5 +529,7 @@ int main(int argc, char **argv)
 	RUN(test_signal_forwarding);
 	RUN(test_stop_before_start);
 	RUN(test_pending_stop);
+	if (pid1_pass() != 0)
+		check_failures++;
 	return CHECK_DONE();
 }
