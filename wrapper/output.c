@@ -317,16 +317,17 @@ static enum output_verdict select_stdout(const struct tail *t, struct buf *out, 
 		return OUTPUT_VALID;
 	}
 	if (looks_meant_as_json(s)) {
-		if (truncated) {
+		struct span ts = trim(s);
+		char close = ts.ptr[ts.len - 1];
+		const char *p = find_candidate(ts, close == '}' ? '{' : '[', false);
+		/* Cut off at the front: its start is not in what we kept. */
+		if (truncated && (!p || p == ts.ptr)) {
 			err_set(err,
 				"standard output ends with what looks like JSON larger than the %zu bytes the "
 				"agent keeps: return a smaller result, or write it to $SFN_OUTPUT",
 				s.len);
 			return OUTPUT_INVALID;
 		}
-		struct span ts = trim(s);
-		char close = ts.ptr[ts.len - 1];
-		const char *p = find_candidate(ts, close == '}' ? '{' : '[', false);
 		size_t off = 0;
 		if (p) {
 			json_validate(span_of(p, (size_t)(ts.ptr + ts.len - p)), &off);

@@ -156,6 +156,14 @@ static void test_size_limit(void)
 	CHECK(output_select(OUTPUT_STDOUT, &none, &t, &out, &e) == OUTPUT_VALID);
 	CHECK_STR(out.data, "{\"z\":1}");
 	buf_free(&t.b);
+	/* Lots of logs, then a small broken result: broken, not "too large". */
+	t = tail_of("", 1000);
+	for (int i = 0; i < 100; i++)
+		tail_append(&t, "some log line\n", 14);
+	tail_append(&t, "{'a': 1}\n", 9);
+	CHECK(output_select(OUTPUT_STDOUT, &none, &t, &out, &e) == OUTPUT_INVALID);
+	CHECK(strstr(e.msg, "not valid JSON (offset 1 ") != NULL);
+	buf_free(&t.b);
 	/* SFN_OUTPUT far beyond what is read. */
 	buf_reset(&b);
 	for (size_t i = 0; i < OUTPUT_READ_MAX + 1; i++)
