@@ -1,0 +1,148 @@
+"""Secrets stay secret: representative runs at every log level and in both log formats, with the
+task token, the secret keys and the session tokens (and the container endpoint's authorization
+token) looked for in everything the agent wrote to stderr, whole or in part; and the command's
+environment carries no credentials the agent fetched for itself."""
+import os
+import secrets as pysecrets
+import sys
+
+sys.path.insert(0, os.path.dirname(__file__))
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "lab"))
+from agentlib import execution, sent, stderr_text, task_env  # noqa: E402
+from proxy import FaultProxy  # noqa: E402
+from servers import EcsCredsServer  # noqa: E402
+
+TIMEOUT = 240
+LEVELS = ("error", "warn", "info", "debug")
+FORMATS = ("text", "json")
+WINDOW = 16      # a printed piece this long of a secret counts as a leak
+
+
+def _leaks(text, secret_values):
+    """(name, piece) of every secret of which some WINDOW-long piece appears in text."""
+    found = []
+    for name, value in secret_values:
+        if not value:
+            continue
+        if len(value) <= WINDOW:
+            if value in text:
+                found.append((name, value[:4] + "..."))
+            continue
+        for i in range(0, len(value) - WINDOW + 1):
+            if value[i:i + WINDOW] in text:
+                found.append((name, value[:4] + "... at %d" % i))
+                break
+    return found
+
+
+def _aws_like_token():
+    # AWS's tokens are ~600-700 characters of base64; moto's are UUIDs.  Test the long kind too.
+    return pysecrets.token_urlsafe(480).replace("-", "+").replace("_", "/") + "=="
+
+
+def _scenarios(lab, agent, creds):
+    """(name, argv, env, secrets, expected exit status) for one log level and format."""
+    out = []
+
+    ex, task = execution(lab, ["sh", "-c", "echo '{\"result\":\"fine\"}'"])
+    env = task_env(lab, task)
+    out.append(("success", ex, task, env, 0))
+
+    ex, task = execution(lab, ["sh", "-c", "echo some error >&2; exit 3"])
+    env = task_env(lab, task)
+    out.append(("failure", ex, task, env, 3))
+
+    ex, task = execution(lab, ["sh", "-c", "echo '{\"via\":\"container\"}'"])
+    env = task_env(lab, task)
+    del env["AWS_ACCESS_KEY_ID"], env["AWS_SECRET_ACCESS_KEY"]
+    env.update(creds.env())
+    out.append(("container credentials", ex, task, env, 0))
+
+    ex, task = execution(lab, ["sh", "-c", "echo '{\"via\":\"retries\"}'"])
+    env = task_env(lab, task)
+    out.append(("retries", ex, task, env, 0))
+    return out
+
+
+def test_no_secret_in_the_logs_at_any_level(lab, agent):
+    runs = 0
+    with EcsCredsServer(lab, auth_token="lab-auth-" + pysecrets.token_hex(16)) as creds, \
+            FaultProxy(upstream=lab.endpoint) as px:
+        for level in LEVELS:
+            for fmt in FORMATS:
+                for name, ex, task, env, want in _scenarios(lab, agent, creds):
+                    if name == "retries":
+                        env["AWS_ENDPOINT_URL_SFN"] = px.url
+                        px.plan("SendTaskSuccess", ["throttle", "http500"])
+                    args = ["--log-level", level, "--log-format", fmt]
+                    p = lab.run_agent([agent, *args, "--", *task.command], env, timeout=60)
+                    err = stderr_text(p)
+                    what = "%s at %s/%s" % (name, level, fmt)
+                    assert p.returncode == want, "%s: exit %s\n%s" % (what, p.returncode, err)
+                    if level == "debug":
+                        assert err.strip(), "%s: nothing logged at debug" % what
+                    values = [("task token", task.token), ("secret key", env.get("AWS_SECRET_ACCESS_KEY")),
+                              ("authorization token", env.get("AWS_CONTAINER_AUTHORIZATION_TOKEN"))]
+                    values += [("temporary secret or session token", s) for s in creds.secrets]
+                    leaks = _leaks(err, values)
+                    assert not leaks, "%s: secrets in the log: %s" % (what, leaks)
+                    assert lab.wait_execution(ex)["status"] in ("SUCCEEDED", "FAILED"), what
+                    runs += 1
+
+                # The first heartbeat refused (a token Step Functions never issued, AWS-sized).
+                ex, task = execution(lab, ["sh", "-c", "echo ran"])
+                env = task_env(lab, task)
+                fake = _aws_like_token()
+                env["TASK_TOKEN"] = fake
+                p = lab.run_agent([agent, "--log-level", level, "--log-format", fmt, "--", *task.command], env,
+                                  timeout=60)
+                err = stderr_text(p)
+                what = "first heartbeat refused at %s/%s" % (level, fmt)
+                assert p.returncode == 125 and b"ran" not in p.stdout, "%s: exit %s\n%s" % (what, p.returncode, err)
+                assert not _leaks(err, [("task token", fake), ("secret key", env["AWS_SECRET_ACCESS_KEY"])]), what
+                lab.client("stepfunctions").stop_execution(executionArn=ex)
+
+                # send-success from a script, same rules.
+                ex, task = execution(lab, ["true"])
+                env = task_env(lab, task, SFN_AGENT_LOG_LEVEL=level, SFN_AGENT_LOG_FORMAT=fmt)
+                p = lab.run_agent([agent, "send-success", "--task-output", '{"from":"script"}'], env, timeout=60)
+                err = stderr_text(p)
+                what = "send-success at %s/%s" % (level, fmt)
+                assert p.returncode == 0, "%s: exit %s\n%s" % (what, p.returncode, err)
+                assert not _leaks(err, [("task token", task.token), ("secret key", env["AWS_SECRET_ACCESS_KEY"])]), what
+                runs += 2
+        assert creds.secrets, "the container scenario never fetched credentials: the check above saw nothing"
+    assert runs == len(LEVELS) * len(FORMATS) * 6
+
+
+def test_leak_detector_detects():
+    """The scan above must be able to fail: a piece of a secret in a line is found."""
+    secret = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"
+    assert _leaks("sfn-agent: key " + secret[10:30] + " used", [("secret key", secret)])
+    assert not _leaks("sfn-agent: key " + secret[:8] + " used", [("secret key", secret)])
+
+
+def test_command_gets_no_credentials_the_agent_fetched(lab, agent):
+    ex, task = execution(lab, ["sh", "-c", "env; echo '{\"env\":\"printed\"}'"])
+    env = task_env(lab, task)
+    del env["AWS_ACCESS_KEY_ID"], env["AWS_SECRET_ACCESS_KEY"]
+    with EcsCredsServer(lab, auth_token="lab-auth-" + pysecrets.token_hex(8)) as creds:
+        env.update(creds.env())
+        p = lab.run_agent([agent, "--log-level", "debug", "--", *task.command], env, timeout=60)
+        issued, fetched = list(creds.issued), list(creds.secrets)
+    out = p.stdout.decode("utf-8", "replace")
+    assert p.returncode == 0, stderr_text(p)
+    assert issued and fetched, "the agent did not use the container credentials"
+    child = dict(line.split("=", 1) for line in out.splitlines() if "=" in line)
+    # The command sees what its own environment had (the endpoint, for its own SDK) ...
+    assert child.get("AWS_CONTAINER_CREDENTIALS_FULL_URI") == creds.url, sorted(child)
+    assert "SFN_OUTPUT" in child
+    # ... and nothing the agent fetched.
+    for k in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN"):
+        assert k not in child, "the command inherited %s, which the agent fetched" % k
+    for akid in issued:
+        assert akid not in out, "a fetched access key id reached the command's environment"
+    assert not _leaks(out, [("fetched secret", s) for s in fetched]), "fetched secrets reached the command"
+    reached = sent(lab, "SendTaskSuccess", task)
+    assert len(reached) == 1 and reached[0].ok and reached[0].akid in issued
+    assert lab.wait_execution(ex)["status"] == "SUCCEEDED"
