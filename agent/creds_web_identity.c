@@ -118,7 +118,7 @@ int creds_sts_parse(struct span body, long status, struct creds *out, struct err
 		bool has_code = xml_text(body, "Code", &code);
 		xml_text(body, "Message", &msg);
 		if (has_code)
-			err_set(err, "STS AssumeRoleWithWebIdentity failed: %.100s%s%.400s", code.data,
+			err_set(err, "STS AssumeRoleWithWebIdentity failed: %.100s%s%.400s", buf_cstr(&code),
 				msg.len ? ": " : "", buf_cstr(&msg));
 		else
 			err_set(err, "STS AssumeRoleWithWebIdentity failed with HTTP %ld", status);
@@ -133,7 +133,7 @@ int creds_sts_parse(struct span body, long status, struct creds *out, struct err
 	}
 	int64_t exp_ms = 0;
 	if (xml_text(body, "Expiration", &exp) &&
-	    iso8601_parse_ms(span_of(exp.data, exp.len), &exp_ms) != 0) {
+	    iso8601_parse_ms(span_of(buf_cstr(&exp), exp.len), &exp_ms) != 0) {
 		err_set(err, "the STS answer has an Expiration that is not an ISO 8601 time: \"%.64s\"",
 			buf_cstr(&exp));
 		goto out;

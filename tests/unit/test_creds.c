@@ -987,6 +987,26 @@ static void test_region(void)
 	free(r);
 }
 
+/* ---- regression tests from fuzzing (tests/fuzz/fuzz_sts.c) ---- */
+
+/* Empty <Expiration> and <Code> elements leave their buffers without data:
+ * they must read as "", not as a NULL pointer (UBSan in `make asan`). */
+static void test_fuzz_sts_empty_elements(void)
+{
+	struct creds c = { 0 };
+	struct err e;
+	CHECK(creds_sts_parse(span_str("<Credentials><AccessKeyId>A</AccessKeyId><SecretAccessKey>S"
+				       "</SecretAccessKey><SessionToken>T</SessionToken><Expiration>"
+				       "</Expiration></Credentials>"),
+			      200, &c, &e) == -1);
+	CHECK(strstr(e.msg, "Expiration") != NULL);
+	CHECK(!c.access_key);
+	CHECK(creds_sts_parse(span_str("<ErrorResponse><Error><Code></Code></Error></ErrorResponse>"), 400, &c,
+			      &e) == -1);
+	CHECK(strstr(e.msg, "STS AssumeRoleWithWebIdentity failed") != NULL);
+	creds_clear(&c);
+}
+
 int main(void)
 {
 	if (mkdir("/tmp/creds-unit", 0700) != 0 && access("/tmp/creds-unit", W_OK) != 0) {
@@ -1014,5 +1034,6 @@ int main(void)
 	RUN(test_web_identity);
 	RUN(test_imds);
 	RUN(test_region);
+	RUN(test_fuzz_sts_empty_elements);
 	return CHECK_DONE();
 }
