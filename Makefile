@@ -56,7 +56,7 @@ asan:
 check-deps:
 	@tests/setup.sh
 
-test: check-deps $(BIN) unit
+test: check-deps $(BIN) unit fuzz-units
 	@python3 tests/run.py --bin ./$(BIN) --unit-dir $(O)/tests
 
 demo: check-deps $(BIN)
@@ -75,3 +75,39 @@ bench: check-deps static
 
 clean:
 	rm -rf build dist $(BIN)
+
+# ---- fuzzing (tests/fuzz) --------------------------------------------------
+# libFuzzer targets, one per parser of untrusted bytes, built with clang
+# against a copy of the library compiled for coverage and ASan+UBSan.
+# `make fuzz` runs each for FUZZ_SECONDS on a copy of its seeds (never in the
+# tree); `make test` runs them as unit programs through one small wrapper each
+# in $(O)/tests, so tests/run.py counts their PASS/FAIL lines.  The library
+# is built without -Werror here: -Werror belongs to the cc build, and a
+# warning only clang gives must not stop the fuzzing.
+FUZZ_CC      ?= clang
+FUZZ_O       ?= build/fuzz
+FUZZ_SECONDS ?= 20
+FUZZ_SAN     := -fsanitize=address,undefined -fno-sanitize-recover=all
+FUZZ_NAMES   := $(patsubst tests/fuzz/fuzz_%.c,%,$(sort $(wildcard tests/fuzz/fuzz_*.c)))
+FUZZ_BINS    := $(FUZZ_NAMES:%=$(FUZZ_O)/fuzz_%)
+
+.PHONY: fuzz fuzz-build fuzz-units
+fuzz-build:
+	$(MAKE) CC=$(FUZZ_CC) O=$(FUZZ_O)/obj OPT="-O1 -g -fno-omit-frame-pointer" \
+		EXTRA_CFLAGS="-fsanitize=fuzzer-no-link $(FUZZ_SAN) -Wno-error" $(FUZZ_O)/obj/libsfn.a
+	$(MAKE) $(FUZZ_BINS)
+
+$(FUZZ_O)/fuzz_%: tests/fuzz/fuzz_%.c tests/fuzz/fuzz.h $(FUZZ_O)/obj/libsfn.a
+	$(FUZZ_CC) -O1 -g -fno-omit-frame-pointer $(STD_CFLAGS) -fsanitize=fuzzer $(FUZZ_SAN) \
+		-o $@ $< $(FUZZ_O)/obj/libsfn.a $(LDLIBS)
+
+fuzz: fuzz-build
+	@FUZZ_SECONDS=$(FUZZ_SECONDS) tests/fuzz/run.sh -d $(FUZZ_O) $(FUZZ_NAMES)
+
+fuzz-units: fuzz-build
+	@mkdir -p $(O)/tests
+	@for n in $(FUZZ_NAMES); do \
+		printf '#!/bin/sh\nFUZZ_SECONDS=$${FUZZ_SECONDS:-%s} exec tests/fuzz/run.sh -d %s %s\n' \
+			'$(FUZZ_SECONDS)' '$(abspath $(FUZZ_O))' $$n > $(O)/tests/test_fuzz_$$n; \
+		chmod +x $(O)/tests/test_fuzz_$$n; \
+	done
