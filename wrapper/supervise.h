@@ -75,12 +75,20 @@ void command_result_free(struct command_result *r);
 int supervise_prepare(struct err *err);
 
 /* Checks for SIGTERM/SIGINT that arrived before the command was started
- * (e.g. during the first heartbeat).  Returns the signal or 0. */
+ * (e.g. during the first heartbeat) or after supervise_run returned (during
+ * the report).  Returns the signal or 0, and consumes it.  A stop signal
+ * left pending when supervise_run starts is not lost: the command gets it
+ * as soon as it runs, and the result says STOP_SIGNAL. */
 int supervise_pending_stop(void);
 
 /* Runs argv to completion.  Returns 0 with result filled in (also when exec
  * failed: result->started is false), -1 with err when the agent itself could
- * not set things up (pipes, memfd, fork). */
+ * not set things up (pipes, memfd, fork).
+ *
+ * After the command exits, its pipes are drained for at most 1 s more; then
+ * every descendant still alive gets one SIGTERM, and SIGKILL 2 s later, so it
+ * returns within about 3 s of the command's exit even when leftovers ignore
+ * SIGTERM (about 1 s when they do not). */
 int supervise_run(const struct supervise_config *cfg, struct command_result *result, struct err *err);
 
 #endif
