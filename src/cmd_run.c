@@ -290,12 +290,7 @@ int cmd_run(int argc, char **argv)
 	};
 	result_decide(&res, &pol, &rep);
 	status = rep.exit_status;
-	if (!res.started)
-		log_info("the command could not be started");
-	else if (res.term_signal)
-		log_info("the command was killed by %s", signal_name(res.term_signal) ? signal_name(res.term_signal) : "a signal");
-	else
-		log_info("the command exited with status %d", res.exit_code);
+	log_info("%s", rep.message);
 
 	if (!r.token) {
 		print_would_send(&rep);
@@ -306,7 +301,7 @@ int cmd_run(int argc, char **argv)
 	} else {
 		int64_t now = r.sys->mono_ms();
 		int64_t deadline = now + r.opt.report_timeout_ms;
-		if (res.stop == STOP_SIGNAL && now + REPORT_AFTER_STOP_MS < deadline)
+		if ((res.stop == STOP_SIGNAL || res.agent_signal) && now + REPORT_AFTER_STOP_MS < deadline)
 			deadline = now + REPORT_AFTER_STOP_MS;
 		if (deliver(&r, &rep, deadline) != 0 && rep.success)
 			status = 1;

@@ -3,14 +3,14 @@
  * Rules this file decides where the contract is silent (README material):
  *
  * - SFN_OUTPUT is a memfd (no close-on-exec, so the command inherits it),
- *   named /proc/self/fd/N when /proc/self/fd exists, else /dev/fd/N.  Only
- *   when memfd_create is unavailable is it a private temporary file (mode
- *   0600, created with O_EXCL by mkstemp), tried in $TMPDIR, /dev/shm, /tmp,
+ *   named /proc/<agent pid>/fd/N: reachable from every descendant of the
+ *   same user, even one whose parent closed its inherited descriptors
+ *   (Python's subprocess does).  Without that, /proc/self/fd/N or
+ *   /dev/fd/N, which need the descriptor inherited.  Only when
+ *   memfd_create is unavailable is it a private temporary file (mode 0600,
+ *   created with O_EXCL by mkstemp), tried in $TMPDIR, /dev/shm, /tmp,
  *   /var/tmp and then the working directory.  memfd needs no writable
- *   filesystem, so a read-only root without /tmp works.  Because the path
- *   names the process's own descriptor N, a program that closes inherited
- *   descriptors before starting a helper (Python's subprocess does) must
- *   write SFN_OUTPUT itself rather than from that helper.
+ *   filesystem, so a read-only root without /tmp works.
  * - "Wrote anything to SFN_OUTPUT" means: the file holds something other than
  *   whitespace.  An empty or blank file counts as not written.
  * - SFN_OUTPUT and stdout are read up to OUTPUT_READ_MAX (4 MiB) so that a
@@ -115,23 +115,26 @@ int outfile_open(struct outfile *f, const char *name, struct err *err)
 	if (fd >= 0)
 		fd = move_above_stdio(fd);
 	if (fd >= 0) {
-		struct stat st;
-		const char *dir = NULL;
-		if (stat("/proc/self/fd", &st) == 0)
-			dir = "/proc/self/fd";
-		else if (stat("/dev/fd", &st) == 0)
-			dir = "/dev/fd";
-		if (dir) {
-			f->fd = fd;
-			snprintf(f->path, sizeof f->path, "%s/%d", dir, fd);
+		/* The agent's own descriptor first: /proc/<agent>/fd/N stays
+		 * reachable from any descendant, even one started by a program
+		 * that closes inherited descriptors (Python's subprocess does).
+		 * /proc/self/fd/N and /dev/fd/N need the descriptor inherited. */
+		char dirs[3][32];
+		snprintf(dirs[0], sizeof dirs[0], "/proc/%d/fd", (int)getpid());
+		snprintf(dirs[1], sizeof dirs[1], "/proc/self/fd");
+		snprintf(dirs[2], sizeof dirs[2], "/dev/fd");
+		for (int i = 0; i < 3; i++) {
+			snprintf(f->path, sizeof f->path, "%s/%d", dirs[i], fd);
 			/* Make sure the name resolves to our file before handing it out. */
 			struct stat a, b;
 			if (stat(f->path, &a) == 0 && fstat(fd, &b) == 0 && a.st_ino == b.st_ino &&
-			    a.st_dev == b.st_dev)
+			    a.st_dev == b.st_dev) {
+				f->fd = fd;
 				return 0;
+			}
 		}
+		f->path[0] = '\0';
 		close(fd);
-		f->fd = -1;
 	}
 	return outfile_open_tmp(f, name, err);
 }

@@ -235,3 +235,22 @@ def test_logs_relayed_unchanged(lab, agent):
     p, d, task = cycle(lab, agent, ["sh", "-c", script])
     assert p.stdout == b"out1\n\x01\xffbin"
     assert b"err1\nerr2" in p.stderr
+
+
+def test_sfn_output_written_by_a_helper_that_lost_inherited_fds(lab, agent):
+    """Python's subprocess closes inherited descriptors: a helper it starts must still be able to
+    write $SFN_OUTPUT."""
+    code = ("import subprocess; subprocess.run(['sh', '-c', 'cat > \"$SFN_OUTPUT\"'], "
+            "input=b'{\"via\": \"helper\"}', check=True, close_fds=True)")
+    p, d, task = cycle(lab, agent, ["python3", "-c", code])
+    assert p.returncode == 0, stderr_text(p)
+    assert sent_output(lab, task) == '{"via":"helper"}'
+
+
+def test_sfn_output_on_a_read_only_root_without_tmp(lab, agent):
+    """A memfd needs no writable filesystem: the command gets a path it can write even when no
+    temporary directory is writable."""
+    script = 'case "$SFN_OUTPUT" in /proc/*|/dev/fd/*) ;; *) exit 9;; esac; echo \'{"ro": true}\' > "$SFN_OUTPUT"'
+    p, d, task = cycle(lab, agent, ["sh", "-c", script], env={"TMPDIR": "/nonexistent"})
+    assert p.returncode == 0, stderr_text(p)
+    assert sent_output(lab, task) == '{"ro":true}'
