@@ -698,7 +698,9 @@ const char *sfn_explain(const struct sfn_reply *r, const char *operation, char *
 			 r->message[0] ? r->message : (r->code[0] ? r->code : "no answer"));
 		break;
 	case SFN_NO_CREDENTIALS:
-		snprintf(out, size, "no AWS credentials: %s", r->message[0] ? r->message : "none were found");
+		/* The chain's own "no AWS credentials found: ..." needs no prefix. */
+		snprintf(out, size, "%s%s", strncmp(r->message, "no AWS credentials", 18) == 0 ? "" : "no AWS credentials: ",
+			 r->message[0] ? r->message : "none were found");
 		break;
 	}
 	return out;
