@@ -42,11 +42,12 @@ say() { printf 'static: %s\n' "$*" >&2; }
 die() { printf 'static: error: %s\n' "$*" >&2; exit 1; }
 
 # Packages that provide the tools below (Debian/Ubuntu names).
-BUILD_PKGS="musl-tools dpkg-dev perl make binutils file ca-certificates debian-archive-keyring"
+BUILD_PKGS="musl-tools gcc libc6-dev dpkg-dev perl make patch binutils file ca-certificates debian-archive-keyring"
 
 missing_tools() {
 	local t
-	for t in musl-gcc dpkg-source apt-get perl make ar strip readelf file sha256sum od; do
+	for t in musl-gcc gcc dpkg-source dpkg-parsechangelog apt-get perl make patch ar strip readelf file \
+		sha256sum; do
 		command -v "$t" >/dev/null 2>&1 || printf '%s ' "$t"
 	done
 	[ -r "$KEYRING" ] || printf '%s ' "$KEYRING"
@@ -258,13 +259,25 @@ deps() {
 
 	# Reuse the versions resolved last time unless asked, or they are a week old (security
 	# updates); a failed refresh falls back to them.
-	if [ -f "$pins" ] && [ -z "${SFN_AGENT_DEPS_REFRESH:-}" ]; then
+	fresh() {
+		[ -f "$pins" ] && [ -z "${SFN_AGENT_DEPS_REFRESH:-}" ] || return 1
 		age=$((($(date +%s) - $(stat -c %Y "$pins")) / 86400))
 		key=$(cat "$pins")
-		if [ "$age" -lt "$MAX_AGE_DAYS" ] && [ -f "$CACHE_ROOT/$key/ok" ]; then
-			printf '%s\n' "$CACHE_ROOT/$key"
-			return 0
+		[ "$age" -lt "$MAX_AGE_DAYS" ] && [ -f "$CACHE_ROOT/$key/ok" ] || return 1
+		printf '%s\n' "$CACHE_ROOT/$key"
+	}
+	fresh && return 0
+
+	# One build of the libraries at a time per cache (parallel CI jobs, tests); the others wait
+	# and then find it done.
+	if command -v flock >/dev/null 2>&1; then
+		exec 9>"$CACHE_ROOT/lock"
+		if ! flock -n 9; then
+			say "waiting for another build of the libraries ($CACHE_ROOT/lock)"
+			flock 9
+			fresh && return 0
 		fi
+		find "$CACHE_ROOT" -mindepth 1 -maxdepth 1 -name 'tmp.*' -exec rm -rf {} +
 	fi
 
 	need_tools
@@ -304,12 +317,15 @@ deps() {
 		build_curl "$work/curl" "$prefix"
 		build_cjson "$work/cjson" "$prefix"
 		printf '%s\n' "$DEPS_CFLAGS" >"$prefix/cflags"
-		# Install paths are recorded in a few text files; rename the prefix into its place.
 		rm -rf "$dir" && mkdir -p "$dir"
 		cp -a "$prefix/include" "$prefix/lib" "$prefix/versions" "$prefix/cflags" "$dir/"
 		touch "$dir/ok"
 	fi
 	printf '%s\n' "$key" >"$pins"
+	# Libraries of superseded versions (same flags) are not used again.
+	for v in "$CACHE_ROOT"/*_"$fh"; do
+		[ "$v" = "$dir" ] || rm -rf "$v"
+	done
 	rm -rf "$work"
 	trap - EXIT
 	printf '%s\n' "$dir"
@@ -344,7 +360,9 @@ main() {
 	deps_dir=$(deps)
 	say "libraries: $(for p in $PKGS; do printf '%s %s  ' "$p" "$(cat "$deps_dir/versions/$p")"; done)"
 	[ -r "$CA_FILE" ] || die "$CA_FILE not found; install ca-certificates (apt-get install ca-certificates)."
-	command -v musl-gcc >/dev/null || die "musl-gcc not found; install musl-tools (apt-get install musl-tools)."
+	local miss
+	miss=$(missing_tools)
+	[ -z "$miss" ] || die "missing: $miss; install them with: sudo apt-get install $BUILD_PKGS"
 
 	# The last commit's time, for anything that records a date (__DATE__, archives).
 	epoch=$(git -c safe.directory="$ROOT" -C "$ROOT" log -1 --format=%ct 2>/dev/null || echo 1)
