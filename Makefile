@@ -28,7 +28,7 @@ LIB_OBJS  := $(LIB_SRCS:%.c=$(O)/%.o)
 UNIT_SRCS := $(sort $(wildcard tests/unit/test_*.c))
 UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(O)/tests/%)
 
-.PHONY: all test unit asan static demo bench check-deps clean
+.PHONY: all test unit asan asan-test static demo bench check-deps clean
 all: $(BIN)
 
 $(BIN): $(OBJS)
@@ -48,10 +48,17 @@ $(O)/tests/%: tests/unit/%.c tests/unit/check.h $(O)/libsfn.a
 
 unit: $(UNIT_BINS)
 
+ASAN_O ?= build/asan
 asan:
-	$(MAKE) O=build/asan BIN=build/asan/sfn-agent OPT="-O1 -g -fno-omit-frame-pointer" \
+	$(MAKE) O=$(ASAN_O) BIN=$(ASAN_O)/sfn-agent OPT="-O1 -g -fno-omit-frame-pointer" \
 		EXTRA_CFLAGS="-fsanitize=address,undefined -fno-sanitize-recover=all" \
-		LDFLAGS="-fsanitize=address,undefined" build/asan/sfn-agent unit
+		LDFLAGS="-fsanitize=address,undefined" $(ASAN_O)/sfn-agent unit
+
+# The unit tests and the integration tests, with the sanitized binaries:
+# leaks, errors and undefined behaviour all stop the program.
+asan-test: asan
+	@ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
+		python3 tests/run.py --bin $(ASAN_O)/sfn-agent --unit-dir $(ASAN_O)/tests $(if $(K),-k $(K))
 
 check-deps:
 	@tests/setup.sh
