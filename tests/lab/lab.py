@@ -1,0 +1,704 @@
+#!/usr/bin/env python3
+"""The local lab: moto's Step Functions + ECS + IAM + STS, in this process, with auth enforced.
+
+Every request the agent (or a test) sends is checked by moto's SigV4 verifier and IAM policy
+engine.  Nothing here reaches beyond 127.0.0.1.  One Lab per process (moto's backends are global).
+
+	lab = Lab(); lab.start()
+	lab.endpoint                      http://127.0.0.1:PORT
+	lab.admin_env() / lab.task_env(user="task")
+									  clean environment for a child process: AWS keys of that user,
+									  AWS_REGION, AWS_ENDPOINT_URL_SFN/_STS = lab, IMDS disabled,
+									  PATH, HOME; every inherited AWS_*, SFN_AGENT_*, TASK_TOKEN scrubbed.
+									  Users: "admin" (everything), "task" (states:SendTask*),
+									  "noperm" (SendTaskHeartbeat + SendTaskFailure, NOT SendTaskSuccess).
+	lab.client("stepfunctions")       boto3 client with the admin keys
+	lab.create_state_machine(definition=None, heartbeat=None, timeout=60, name=None) -> ARN
+									  default: one ecs:runTask.waitForTaskToken Task (FARGATE, container
+									  "app", TASK_TOKEN = $$.Task.Token, Command = $.commands when the
+									  input has "commands"); definition may be a dict or a JSON string.
+	lab.start_execution(sm_arn, input={}) -> execution ARN (always with a unique name)
+	lab.wait_for_task(exec_arn, timeout=10) -> Task(command=[...], env={...}, token=..., arn=...)
+									  the next ECS task this execution started (read from ECS
+									  describe_tasks overrides; each task is returned once)
+	lab.wait_execution(exec_arn, timeout=30) -> describe_execution dict once status != RUNNING
+	lab.history(exec_arn) -> list of history events
+	lab.run_agent(argv, env, timeout=30, stdin=None, input=None) -> CompletedProcess
+									  (bytes stdout/stderr; on timeout the process group is killed,
+									  .timed_out is True and returncode is negative)
+	lab.play_ecs(agent_bin, extra_args=[], env_extra={}, state_machine=None) -> EcsPlayer
+									  background thread that "is ECS": each new task (of that state
+									  machine, if given) runs [agent_bin, *extra_args, "--", *command]
+									  with the task's environment over task_env(); .procs, .stop()
+	lab.calls(operation=None, token=None) -> [Call]
+									  every SendTaskSuccess/Failure/Heartbeat that reached moto:
+									  .operation .token .ok .error .status .body (raw bytes) .akid .time
+	lab.stop()
+	Skip                              raise Skip("why") in a test: counted as skipped, never as passed
+
+Run as a program: `python3 tests/lab/lab.py serve [--port N]` prints one JSON line (endpoint,
+state machine ARN, env of each user) and serves until killed.
+
+moto 5.2.1 bugs patched here (see LAB.md): the ECS integration's PascalCase parameters, the
+interpreter's boto client (port and keys), the deepcopy in start_execution.  StartExecution
+without a name names every execution "None" and the second one collides: start_execution()
+here always passes a name.
+"""
+import copy
+import itertools
+import json
+import logging
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+import uuid
+from dataclasses import dataclass, field
+
+REGION = "us-east-1"
+ACCOUNT = "123456789012"
+CLUSTER = "lab"
+CONTAINER = "app"
+TASK_FAMILY = "lab-task"
+
+ADMIN_POLICY = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}
+SEND_ALL = ["states:SendTaskSuccess", "states:SendTaskFailure", "states:SendTaskHeartbeat"]
+SEND_NOSUCCESS = ["states:SendTaskHeartbeat", "states:SendTaskFailure"]
+SEND_TASK_OPS = ("SendTaskSuccess", "SendTaskFailure", "SendTaskHeartbeat")
+
+
+def _policy(actions):
+	return {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": actions, "Resource": "*"}]}
+
+
+def _free_port():
+	import socket
+	with socket.socket() as s:
+		s.bind(("127.0.0.1", 0))
+		return s.getsockname()[1]
+
+
+def log(msg):
+	"""Detail for the current test: the runner captures stdout per test thread."""
+	print(msg, flush=True)
+
+
+class Skip(Exception):
+	"""Raise from a test when its precondition is missing; tests/run.py counts it apart."""
+
+
+@dataclass
+class Task:
+	arn: str
+	command: list
+	env: dict
+	token: str
+	execution_arn: str = ""
+
+
+@dataclass
+class Call:
+	operation: str
+	token: str
+	ok: bool
+	error: str
+	status: int
+	body: bytes
+	akid: str
+	time: float
+
+
+# ---------------------------------------------------------------- moto patches
+
+_ACTIVE = None          # the started Lab; the patches read its endpoint, keys and recorders
+_PATCHED = False
+
+
+def _lower_keys(v):
+	if isinstance(v, dict):
+		return {(k[:1].lower() + k[1:]): _lower_keys(x) for k, x in v.items()}
+	if isinstance(v, list):
+		return [_lower_keys(x) for x in v]
+	return v
+
+
+def _upper_keys(v):
+	if isinstance(v, dict):
+		return {(k[:1].upper() + k[1:]): _upper_keys(x) for k, x in v.items()}
+	if isinstance(v, list):
+		return [_upper_keys(x) for x in v]
+	return v
+
+
+def _interp_client(region, service, state_credentials=None):
+	"""The interpreter's own boto client: this lab's port and the admin keys (auth is enforced)."""
+	import boto3
+	from botocore.config import Config
+	lab = _ACTIVE
+	return boto3.client(service, region_name=region, endpoint_url=lab.endpoint,
+				aws_access_key_id=lab._keys["admin"][0], aws_secret_access_key=lab._keys["admin"][1],
+				config=Config(parameter_validation=False, retries={"total_max_attempts": 1},
+					  connect_timeout=10, read_timeout=30))
+
+
+def _apply_patches():
+	global _PATCHED
+	if _PATCHED:
+		return
+	_PATCHED = True
+	import moto.stepfunctions.models as sfn_models
+	import moto.stepfunctions.parser.asl.utils.boto_client as bc
+	import moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service_ecs as ecsmod
+	from moto.stepfunctions.responses import StepFunctionResponse
+	from moto.core.config import default_user_config
+
+	default_user_config["stepfunctions"] = {"execute_state_machine": True}
+
+	# (b) every module that imported boto_client_for by name gets ours.
+	bc.boto_client_for = _interp_client
+	for name, mod in list(sys.modules.items()):
+		if name.startswith("moto.stepfunctions.parser") and getattr(mod, "boto_client_for", None):
+			mod.boto_client_for = _interp_client
+
+	# (a) ECS runTask: PascalCase parameters in, PascalCase description out.
+	def _eval_service_task(self, env, resource_runtime_part, normalised_parameters, state_credentials):
+		api_action = self._get_boto_service_action()
+		client = _interp_client(resource_runtime_part.region, self._get_boto_service_name())
+		response = getattr(client, api_action)(**_lower_keys(normalised_parameters))
+		response.pop("ResponseMetadata", None)
+		if api_action == "run_task":
+			task_arn = response["tasks"][0]["taskArn"]
+			cluster_arn = response["tasks"][0]["clusterArn"]
+			try:
+				exec_arn = env.states.context_object.context_object_data["Execution"]["Id"]
+			except Exception:
+				exec_arn = ""
+			if _ACTIVE is not None:
+				_ACTIVE._task_started(exec_arn, task_arn)
+			out = client.describe_tasks(cluster=cluster_arn, tasks=[task_arn])
+			out.pop("ResponseMetadata", None)
+			env.stack.append(_upper_keys(out))
+			return
+		env.stack.append(_upper_keys(response))
+	ecsmod.StateTaskServiceEcs._eval_service_task = _eval_service_task
+
+	# (c) start_execution deep-copies the state machine, which holds executions (with locks)
+	# and the backend: share those instead of copying them.
+	shared = ("backend", "executions", "versions", "aliases", "latest_version", "source")
+
+	def __deepcopy__(self, memo):
+		new = self.__class__.__new__(self.__class__)
+		memo[id(self)] = new
+		for k, v in self.__dict__.items():
+			setattr(new, k, v if k in shared else copy.deepcopy(v, memo))
+		return new
+	sfn_models.StateMachineInstance.__deepcopy__ = __deepcopy__
+
+	# Record every SendTask* that reaches moto, before auth, with the raw body.
+	orig_dispatch = StepFunctionResponse._dispatch
+
+	def _dispatch(self, request, full_url, headers):
+		target = headers.get("X-Amz-Target") or ""
+		op = target.rpartition(".")[2]
+		if op not in SEND_TASK_OPS or _ACTIVE is None:
+			return orig_dispatch(self, request, full_url, headers)
+		body = request.get_data() if hasattr(request, "get_data") else (getattr(request, "body", b"") or b"")
+		try:
+			status, rh, rbody = orig_dispatch(self, request, full_url, headers)
+		except Exception as e:
+			_ACTIVE._record(op, body, headers, 500, "Exception:" + type(e).__name__)
+			raise
+		err = ""
+		if int(status) != 200:
+			err = _error_code(rbody)
+		_ACTIVE._record(op, body, headers, int(status), err)
+		return status, rh, rbody
+	StepFunctionResponse._dispatch = _dispatch
+
+
+def _error_code(body):
+	if isinstance(body, bytes):
+		body = body.decode("utf-8", "replace")
+	body = body or ""
+	try:
+		t = json.loads(body).get("__type", "")
+		return t.rpartition("#")[2] or "Unknown"
+	except Exception:
+		pass
+	import re
+	m = re.search(r"<Code>([^<]*)</Code>", body)
+	return m.group(1) if m else "Unknown"
+
+
+# ---------------------------------------------------------------- the lab
+
+class Lab:
+	def __init__(self, port=0):
+		self.port = port
+		self.endpoint = None
+		self._keys = {}
+		self._lock = threading.Lock()
+		self._clients_lock = threading.Lock()
+		self._calls = []
+		self._exec_tasks = {}       # execution ARN -> [task ARN] in start order
+		self._exec_cursor = {}      # execution ARN -> how many wait_for_task already returned
+		self._task_cond = threading.Condition(self._lock)
+		self._procs = []
+		self._server = None
+		self._clients = {}
+		self._names = itertools.count(1)
+		self.sm_role_arn = None
+		self.task_role_arns = {}
+		self.cluster_arn = None
+		self.task_definition_arn = None
+		self.subnet = self.security_group = None
+
+	# -- start / stop
+	def start(self):
+		global _ACTIVE
+		if _ACTIVE is not None and _ACTIVE is not self:
+			raise RuntimeError("one Lab per process: moto's backends are global")
+		t0 = time.monotonic()
+		# This process talks only to the lab, with explicit keys: an inherited profile, endpoint
+		# or credentials variable must not steer it (or the children it starts) anywhere else.
+		for k in [k for k in os.environ if k.startswith(("AWS_", "SFN_AGENT_")) or k == "TASK_TOKEN"]:
+			del os.environ[k]
+		os.environ["AWS_EC2_METADATA_DISABLED"] = "true"
+		logging.getLogger("werkzeug").setLevel(logging.ERROR)
+		# The interpreter logs every caught error (a Choice testing an absent path, a task
+		# failure) at ERROR with a dump of the state: noise in test output.
+		logging.getLogger("moto.stepfunctions.parser").setLevel(logging.CRITICAL)
+		from moto.server import ThreadedMotoServer
+		_apply_patches()
+		port = self.port or _free_port()
+		os.environ["MOTO_PORT"] = str(port)
+		self._server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+		self._server.start()
+		self.port = self._server.get_host_and_port()[1]
+		os.environ["MOTO_PORT"] = str(self.port)
+		self.endpoint = "http://127.0.0.1:%d" % self.port
+		_ACTIVE = self
+		self._moto_api("/moto-api/reset-auth", b"inf")
+		self._setup()
+		self._moto_api("/moto-api/reset-auth", b"0")
+		self._clients.clear()
+		self._verify_auth()
+		self.startup_seconds = time.monotonic() - t0
+		return self
+
+	def stop(self):
+		global _ACTIVE
+		for p in list(self._procs):
+			_kill_group(p)
+		if self._server:
+			try:
+				self._server.stop()
+			except Exception:
+				pass
+			self._server = None
+		if _ACTIVE is self:
+			_ACTIVE = None
+
+	def __enter__(self):
+		return self.start()
+
+	def __exit__(self, *a):
+		self.stop()
+
+	def _moto_api(self, path, data):
+		req = urllib.request.Request(self.endpoint + path, data=data, method="POST",
+						 headers={"Content-Type": "text/plain"})
+		with urllib.request.urlopen(req, timeout=10) as r:
+			return r.read()
+
+	def _setup(self):
+		iam = self._raw_client("iam", "setup", "setup")
+		users = {"admin": ADMIN_POLICY, "task": _policy(SEND_ALL), "noperm": _policy(SEND_NOSUCCESS)}
+		for user, pol in users.items():
+			iam.create_user(UserName="lab-" + user)
+			iam.put_user_policy(UserName="lab-" + user, PolicyName="p", PolicyDocument=json.dumps(pol))
+			k = iam.create_access_key(UserName="lab-" + user)["AccessKey"]
+			self._keys[user] = (k["AccessKeyId"], k["SecretAccessKey"])
+		trust = {"Version": "2012-10-17", "Statement": [
+			# moto matches the principal literally: name the admin user, not only the account.
+			{"Effect": "Allow", "Principal": {"AWS": ["arn:aws:iam::%s:root" % ACCOUNT,
+								  "arn:aws:iam::%s:user/lab-admin" % ACCOUNT]},
+			 "Action": "sts:AssumeRole"}]}
+		# (A second statement with a Service principal makes moto's trust check crash: HTTP 500.)
+		for user, actions in (("task", SEND_ALL), ("noperm", SEND_NOSUCCESS)):
+			r = iam.create_role(RoleName="lab-%s-role" % user, AssumeRolePolicyDocument=json.dumps(trust))
+			iam.put_role_policy(RoleName="lab-%s-role" % user, PolicyName="p",
+						PolicyDocument=json.dumps(_policy(actions)))
+			self.task_role_arns[user] = r["Role"]["Arn"]
+		r = iam.create_role(RoleName="lab-sfn-role", AssumeRolePolicyDocument=json.dumps(trust))
+		iam.put_role_policy(RoleName="lab-sfn-role", PolicyName="p", PolicyDocument=json.dumps(ADMIN_POLICY))
+		self.sm_role_arn = r["Role"]["Arn"]
+		ec2 = self._raw_client("ec2", *self._keys["admin"])
+		vpc = ec2.create_vpc(CidrBlock="10.9.0.0/16")["Vpc"]["VpcId"]
+		# moto's ECS reads the ENI's private DNS name, which exists only with DNS hostnames on.
+		ec2.modify_vpc_attribute(VpcId=vpc, EnableDnsHostnames={"Value": True})
+		self.subnet = ec2.create_subnet(VpcId=vpc, CidrBlock="10.9.1.0/24")["Subnet"]["SubnetId"]
+		self.security_group = ec2.create_security_group(GroupName="lab", Description="lab",
+								   VpcId=vpc)["GroupId"]
+		ecs = self._raw_client("ecs", *self._keys["admin"])
+		self.cluster_arn = ecs.create_cluster(clusterName=CLUSTER)["cluster"]["clusterArn"]
+		td = ecs.register_task_definition(
+			family=TASK_FAMILY, requiresCompatibilities=["FARGATE"], networkMode="awsvpc",
+			cpu="256", memory="512", taskRoleArn=self.task_role_arns["task"],
+			executionRoleArn=self.task_role_arns["task"],
+			containerDefinitions=[{"name": CONTAINER, "image": "sfn-agent-lab:latest", "essential": True, "memory": 512, "cpu": 256,
+						   "entryPoint": ["/usr/local/bin/sfn-agent", "--"]}])
+		self.task_definition_arn = td["taskDefinition"]["taskDefinitionArn"]
+
+	def _verify_auth(self):
+		from botocore.exceptions import ClientError
+		bad = self._raw_client("stepfunctions", self._keys["admin"][0], "wrong-secret-" + "x" * 20)
+		try:
+			bad.list_state_machines()
+		except ClientError:
+			pass
+		else:
+			raise RuntimeError("lab: moto accepted a request with a wrong secret: auth is not enforced")
+		self.client("stepfunctions").list_state_machines()   # and the admin still gets in
+
+	def _raw_client(self, service, akid, secret, token=None, retries=1):
+		import boto3
+		from botocore.config import Config
+		return boto3.client(service, region_name=REGION, endpoint_url=self.endpoint,
+					aws_access_key_id=akid, aws_secret_access_key=secret, aws_session_token=token,
+					config=Config(retries={"total_max_attempts": retries, "mode": "standard"},
+						  connect_timeout=5, read_timeout=30))
+
+	# -- clients and environments
+	def client(self, service):
+		"""A boto3 client with the admin keys (shared per service; boto3 clients are thread-safe)."""
+		with self._clients_lock:
+			c = self._clients.get(service)
+			if c is None:
+				c = self._clients[service] = self._raw_client(service, *self._keys["admin"])
+			return c
+
+	def user_client(self, service, user="task", retries=1):
+		return self._raw_client(service, *self._keys[user], retries=retries)
+
+	def keys(self, user="task"):
+		return self._keys[user]
+
+	def admin_env(self):
+		return self.task_env("admin")
+
+	def task_env(self, user="task"):
+		akid, secret = self._keys[user]
+		env = clean_env()
+		env.update({
+			"AWS_ACCESS_KEY_ID": akid,
+			"AWS_SECRET_ACCESS_KEY": secret,
+			"AWS_REGION": REGION,
+			"AWS_ENDPOINT_URL_SFN": self.endpoint,
+			"AWS_ENDPOINT_URL_STS": self.endpoint,
+			"AWS_EC2_METADATA_DISABLED": "true",
+		})
+		return env
+
+	# -- state machines and executions
+	def definition(self, heartbeat=None, timeout=60):
+		"""The default waitForTaskToken state machine (a dict)."""
+		def task(with_command):
+			co = {"Name": CONTAINER, "Environment": [{"Name": "TASK_TOKEN", "Value.$": "$$.Task.Token"}]}
+			if with_command:
+				co["Command.$"] = "$.commands"
+			st = {
+				"Type": "Task",
+				"Resource": "arn:aws:states:::ecs:runTask.waitForTaskToken",
+				"Parameters": {
+					"LaunchType": "FARGATE",
+					"Cluster": self.cluster_arn,
+					"TaskDefinition": self.task_definition_arn,
+					"NetworkConfiguration": {"AwsvpcConfiguration": {
+						"Subnets": [self.subnet], "SecurityGroups": [self.security_group],
+						"AssignPublicIp": "DISABLED"}},
+					"Overrides": {"ContainerOverrides": [co]},
+				},
+				"End": True,
+			}
+			if heartbeat is not None:
+				st["HeartbeatSeconds"] = heartbeat
+			if timeout is not None:
+				st["TimeoutSeconds"] = timeout
+			return st
+		return {
+			"Comment": "sfn-agent lab: one ECS task that reports through its task token",
+			"StartAt": "HasCommands",
+			"States": {
+				"HasCommands": {"Type": "Choice", "Choices": [
+					{"Variable": "$.commands", "IsPresent": True, "Next": "RunCommand"}],
+					"Default": "RunDefault"},
+				"RunCommand": task(True),
+				"RunDefault": task(False),
+			},
+		}
+
+	def create_state_machine(self, definition=None, heartbeat=None, timeout=60, name=None):
+		if definition is None:
+			definition = self.definition(heartbeat=heartbeat, timeout=timeout)
+		if not isinstance(definition, str):
+			definition = json.dumps(definition)
+		name = name or "lab-sm-%d-%s" % (next(self._names), uuid.uuid4().hex[:8])
+		r = self.client("stepfunctions").create_state_machine(name=name, definition=definition,
+									  roleArn=self.sm_role_arn)
+		return r["stateMachineArn"]
+
+	def start_execution(self, sm_arn, input=None, name=None):
+		name = name or "lab-ex-%d-%s" % (next(self._names), uuid.uuid4().hex[:8])
+		if input is None:
+			input = {}
+		if not isinstance(input, str):
+			input = json.dumps(input)
+		r = self.client("stepfunctions").start_execution(stateMachineArn=sm_arn, name=name, input=input)
+		return r["executionArn"]
+
+	def _task_started(self, exec_arn, task_arn):
+		with self._task_cond:
+			self._exec_tasks.setdefault(exec_arn, []).append(task_arn)
+			self._task_cond.notify_all()
+
+	def tasks_of(self, exec_arn):
+		"""ECS task ARNs this execution started, in order."""
+		with self._lock:
+			return list(self._exec_tasks.get(exec_arn, []))
+
+	def describe_task(self, task_arn, exec_arn=""):
+		d = self.client("ecs").describe_tasks(cluster=self.cluster_arn, tasks=[task_arn])["tasks"][0]
+		co = (d.get("overrides", {}).get("containerOverrides") or [{}])[0]
+		env = {e["name"]: e.get("value", "") for e in co.get("environment", [])}
+		return Task(arn=task_arn, command=list(co.get("command") or []), env=env,
+				token=env.get("TASK_TOKEN", ""), execution_arn=exec_arn)
+
+	def wait_for_task(self, exec_arn, timeout=10):
+		"""The next ECS task started by this execution that wait_for_task has not returned yet."""
+		deadline = time.monotonic() + timeout
+		with self._task_cond:
+			while True:
+				n = self._exec_cursor.get(exec_arn, 0)
+				arns = self._exec_tasks.get(exec_arn, [])
+				if len(arns) > n:
+					self._exec_cursor[exec_arn] = n + 1
+					arn = arns[n]
+					break
+				left = deadline - time.monotonic()
+				if left <= 0:
+					arn = None
+					break
+				self._task_cond.wait(min(left, 0.5))
+		if arn is None:
+			raise TimeoutError("no new ECS task for %s within %ss; history: %s" % (
+				exec_arn, timeout, self._history_summary(exec_arn)))
+		return self.describe_task(arn, exec_arn)
+
+	def describe_execution(self, exec_arn):
+		return self.client("stepfunctions").describe_execution(executionArn=exec_arn)
+
+	def wait_execution(self, exec_arn, timeout=30):
+		deadline = time.monotonic() + timeout
+		while True:
+			d = self.describe_execution(exec_arn)
+			if d["status"] != "RUNNING":
+				return d
+			if time.monotonic() >= deadline:
+				raise TimeoutError("execution still RUNNING after %ss; history: %s" % (
+					timeout, self._history_summary(exec_arn)))
+			time.sleep(0.1)
+
+	def history(self, exec_arn):
+		sfn = self.client("stepfunctions")
+		events, kw = [], {}
+		while True:
+			r = sfn.get_execution_history(executionArn=exec_arn, maxResults=1000, **kw)
+			events += r["events"]
+			if not r.get("nextToken"):
+				return events
+			kw = {"nextToken": r["nextToken"]}
+
+	def _history_summary(self, exec_arn):
+		try:
+			return ", ".join(e["type"] for e in self.history(exec_arn))
+		except Exception as e:
+			return "(history unavailable: %s)" % e
+
+	# -- SendTask* that reached moto
+	def _record(self, op, body, headers, status, err):
+		token = ""
+		try:
+			token = json.loads(body).get("taskToken", "")
+		except Exception:
+			pass
+		akid = ""
+		auth = headers.get("Authorization") or ""
+		if "Credential=" in auth:
+			akid = auth.split("Credential=", 1)[1].split("/", 1)[0]
+		with self._lock:
+			self._calls.append(Call(op, token, status == 200, err, status, bytes(body), akid, time.time()))
+
+	def calls(self, operation=None, token=None):
+		with self._lock:
+			return [c for c in self._calls
+				if (operation is None or c.operation == operation) and (token is None or c.token == token)]
+
+	# -- processes
+	def run_agent(self, argv, env, timeout=30, stdin=None, input=None):
+		"""Run argv (the agent) with exactly env; kill its process group on timeout."""
+		argv = [str(a) for a in argv]
+		t0 = time.monotonic()
+		p = subprocess.Popen(argv, env=env, stdin=stdin if input is None else subprocess.PIPE,
+					 stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
+		self._procs.append(p)
+		timed_out = False
+		try:
+			out, err = p.communicate(input=input, timeout=timeout)
+		except subprocess.TimeoutExpired:
+			timed_out = True
+			_kill_group(p)
+			try:
+				out, err = p.communicate(timeout=5)
+			except subprocess.TimeoutExpired:
+				out, err = b"", b""
+		finally:
+			if p in self._procs:
+				self._procs.remove(p)
+		cp = subprocess.CompletedProcess(argv, p.returncode, out, err)
+		cp.timed_out = timed_out
+		cp.seconds = time.monotonic() - t0
+		log("$ %s\n  -> exit %s%s in %.2fs\n  stderr: %s" % (
+			" ".join(argv), p.returncode, " (TIMED OUT, killed)" if timed_out else "", cp.seconds,
+			_tail(err)))
+		return cp
+
+	def spawn(self, argv, env, **kw):
+		"""Popen in its own session; killed at lab.stop()."""
+		p = subprocess.Popen([str(a) for a in argv], env=env, start_new_session=True, **kw)
+		self._procs.append(p)
+		return p
+
+	def play_ecs(self, agent_bin, extra_args=(), env_extra=None, state_machine=None, user="task"):
+		return EcsPlayer(self, agent_bin, list(extra_args), dict(env_extra or {}), state_machine, user).start()
+
+
+class EcsPlayer:
+	"""Plays ECS: each new task runs the agent with the command and environment of its overrides."""
+
+	def __init__(self, lab, agent_bin, extra_args, env_extra, state_machine, user):
+		self.lab, self.agent_bin, self.extra_args, self.env_extra = lab, agent_bin, extra_args, env_extra
+		self.user = user
+		self.prefix = None
+		if state_machine:
+			# arn:aws:states:R:A:stateMachine:NAME -> arn:aws:states:R:A:execution:NAME:
+			parts = state_machine.split(":")
+			self.prefix = ":".join(parts[:5] + ["execution", parts[6]]) + ":"
+		self.procs = []         # (Task, Popen)
+		self._stop = threading.Event()
+		self._seen = set()
+
+	def start(self):
+		with self.lab._lock:
+			# only tasks started from now on
+			for ex, arns in self.lab._exec_tasks.items():
+				self._seen.update(arns)
+		threading.Thread(target=self._loop, daemon=True, name="play-ecs").start()
+		return self
+
+	def _loop(self):
+		while not self._stop.is_set():
+			with self.lab._lock:
+				new = [(ex, a) for ex, arns in self.lab._exec_tasks.items() for a in arns
+					   if a not in self._seen and (self.prefix is None or ex.startswith(self.prefix))]
+				self._seen.update(a for _, a in new)
+			for ex, arn in new:
+				try:
+					task = self.lab.describe_task(arn, ex)
+					env = self.lab.task_env(self.user)
+					env.update(task.env)
+					env.update(self.env_extra)
+					argv = [str(self.agent_bin), *self.extra_args, "--", *task.command]
+					p = self.lab.spawn(argv, env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+					self.procs.append((task, p))
+				except Exception as e:
+					log("play_ecs: could not start task %s: %s" % (arn, e))
+			self._stop.wait(0.1)
+
+	def stop(self, kill=True):
+		self._stop.set()
+		if kill:
+			for _, p in self.procs:
+				if p.poll() is None:
+					_kill_group(p)
+
+	def wait(self, timeout=30):
+		"""Wait for every started agent to exit; returns [(Task, returncode, stdout, stderr)]."""
+		deadline = time.monotonic() + timeout
+		res = []
+		for task, p in list(self.procs):
+			try:
+				out, err = p.communicate(timeout=max(0.1, deadline - time.monotonic()))
+			except subprocess.TimeoutExpired:
+				_kill_group(p)
+				out, err = p.communicate()
+			res.append((task, p.returncode, out, err))
+		return res
+
+
+def _kill_group(p):
+	try:
+		os.killpg(p.pid, signal.SIGKILL)
+	except (ProcessLookupError, PermissionError):
+		pass
+	try:
+		p.kill()
+	except Exception:
+		pass
+
+
+def _tail(b, n=1500):
+	s = (b or b"").decode("utf-8", "replace")
+	return s if len(s) <= n else "..." + s[-n:]
+
+
+def clean_env():
+	"""PATH and HOME only: nothing inherited may point a child at a real AWS account or address."""
+	env = {"PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": os.environ.get("HOME", "/tmp"), "LANG": "C.UTF-8"}
+	for k in ("TMPDIR", "ASAN_OPTIONS", "UBSAN_OPTIONS", "LSAN_OPTIONS"):
+		if k in os.environ:
+			env[k] = os.environ[k]
+	return env
+
+
+def main(argv):
+	import argparse
+	ap = argparse.ArgumentParser(prog="lab.py", description="the sfn-agent local lab (moto, auth enforced)")
+	sub = ap.add_subparsers(dest="cmd", required=True)
+	s = sub.add_parser("serve", help="start the lab, print one JSON line, serve until killed")
+	s.add_argument("--port", type=int, default=0)
+	s.add_argument("--heartbeat", type=int, default=None, help="HeartbeatSeconds of the printed state machine")
+	s.add_argument("--timeout", type=int, default=120, help="TimeoutSeconds of the printed state machine")
+	a = ap.parse_args(argv)
+	lab = Lab(port=a.port).start()
+	sm = lab.create_state_machine(heartbeat=a.heartbeat, timeout=a.timeout)
+	print(json.dumps({"endpoint": lab.endpoint, "region": REGION, "state_machine": sm,
+			  "cluster": lab.cluster_arn, "task_definition": lab.task_definition_arn,
+			  "env": {u: lab.task_env(u) for u in ("admin", "task", "noperm")},
+			  "startup_seconds": round(lab.startup_seconds, 2)}), flush=True)
+	stop = threading.Event()
+	signal.signal(signal.SIGTERM, lambda *a: stop.set())
+	try:
+		while not stop.wait(3600):
+			pass
+	except KeyboardInterrupt:
+		pass
+	lab.stop()
+	return 0
+
+
+if __name__ == "__main__":
+	sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,43 @@
+#!/bin/sh
+# Checks what building and testing sfn-agent needs; installs the C build dependencies with
+# apt-get when run as root on Debian/Ubuntu.  Quiet ("setup: ok") when everything is present.
+set -u
+
+missing=""
+have_hdr() {
+	printf '#include <%s>\n' "$1" | ${CC:-cc} -E -x c - >/dev/null 2>&1
+}
+
+command -v cc >/dev/null 2>&1 && command -v make >/dev/null 2>&1 || missing="$missing build-essential"
+command -v pkg-config >/dev/null 2>&1 || missing="$missing pkg-config"
+have_hdr curl/curl.h || missing="$missing libcurl4-openssl-dev"
+have_hdr openssl/evp.h || missing="$missing libssl-dev"
+have_hdr cjson/cJSON.h || missing="$missing libcjson-dev"
+
+if [ -n "$missing" ]; then
+	if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+		echo "setup: installing$missing"
+		apt-get update -qq >/dev/null &&
+			DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $missing >/dev/null ||
+			{ echo "setup: apt-get install$missing failed" >&2; exit 1; }
+	else
+		echo "setup: missing C build dependencies:$missing (Debian/Ubuntu: apt-get install$missing)" >&2
+		exit 1
+	fi
+fi
+
+if ! command -v python3 >/dev/null 2>&1; then
+	echo "setup: python3 is needed for the tests" >&2
+	exit 1
+fi
+if ! python3 - <<'EOF' 2>/dev/null
+import sys
+import boto3, flask, moto
+major = int(moto.__version__.split(".")[0])
+sys.exit(0 if major >= 5 else 1)
+EOF
+then
+	echo 'python3 lacks moto: pip install "moto[server]" boto3'
+	exit 1
+fi
+echo "setup: ok"
