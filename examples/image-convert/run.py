@@ -8,7 +8,7 @@ ENTRYPOINT, and runs the execution the way an operator does: `sfn-agent start --
 
     python3 examples/image-convert/run.py [--bin ./sfn-agent] [--keep]
 
-Needs ImageMagick (`apt-get install imagemagick`).
+Needs ImageMagick (setup.sh installs it when run as root).
 """
 import os
 import subprocess
@@ -31,7 +31,11 @@ IMAGES = {
 
 
 def imagemagick():
-	"""The real ImageMagick `convert` (not just any program of that name), or a clear error."""
+	"""The real ImageMagick `convert` (not just any program of that name), or a clear error.  Runs
+	setup.sh first, which installs it when missing and run as root."""
+	p = subprocess.run([os.path.join(HERE, "setup.sh")], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+	if p.returncode != 0:
+		raise RuntimeError(p.stderr.decode("utf-8", "replace").strip())
 	try:
 		p = subprocess.run(["convert", "-version"], capture_output=True, timeout=20)
 		q = subprocess.run(["identify", "-version"], capture_output=True, timeout=20)

@@ -15,7 +15,10 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(os.path.dirname(HERE))
 sys.path.insert(0, os.path.join(REPO, "tests", "lab"))
 import flow  # noqa: E402
-from lab import log  # noqa: E402
+from lab import Skip, log  # noqa: E402
+
+# db-dump installs MariaDB first when it is missing and we are root.
+TIMEOUT = 240
 
 
 def _example(name):
@@ -27,9 +30,17 @@ def _example(name):
 	return mod
 
 
-def _run(lab, agent, name):
-	"""Runs the example; returns (module, outcome, stream, work dir).  The caller removes the work dir."""
+def _run(lab, agent, name, needs):
+	"""Runs the example; returns (module, outcome, stream, work dir).  The caller removes the work dir.
+	needs(mod) checks (as root: installs) the programs the example runs; without them and without root
+	to install them, the test is skipped, never passed."""
 	mod = _example(name)
+	try:
+		needs(mod)
+	except RuntimeError as e:
+		if os.geteuid() != 0:
+			raise Skip(str(e))
+		raise
 	work = tempfile.mkdtemp(prefix="sfn-test-%s-" % name)
 	stream = flow.Stream(echo=False)
 	try:
@@ -60,7 +71,7 @@ def _succeeded(lab, r, what):
 
 
 def test_example_db_dump(lab, agent):
-	mod, out, stream, work = _run(lab, agent, "db-dump")
+	mod, out, stream, work = _run(lab, agent, "db-dump", lambda m: m.tools())
 	try:
 		r = out["result"]
 		_succeeded(lab, r, "db-dump")
@@ -84,7 +95,7 @@ def test_example_db_dump(lab, agent):
 
 
 def test_example_image_convert(lab, agent):
-	mod, out, stream, work = _run(lab, agent, "image-convert")
+	mod, out, stream, work = _run(lab, agent, "image-convert", lambda m: m.imagemagick())
 	try:
 		r = out["result"]
 		_succeeded(lab, r, "image-convert")
@@ -110,7 +121,7 @@ def test_example_image_convert(lab, agent):
 
 
 def test_example_commands(lab, agent):
-	mod, out, stream, work = _run(lab, agent, "commands")
+	mod, out, stream, work = _run(lab, agent, "commands", lambda m: None)
 	try:
 		runs = out["runs"]
 		inputs = dict(mod.executions())
