@@ -686,6 +686,13 @@ const char *sfn_explain(const struct sfn_reply *r, const char *operation, char *
 				 "Step Functions refused %s (%s): check the ARN, and that the region and account "
 				 "are the ones it names",
 				 op, code);
+		else if (!code[0] && r->http_status)
+			/* Step Functions always names its errors: whatever
+			 * answered is something else (a proxy, another service). */
+			snprintf(out, size,
+				 "the endpoint answered HTTP %ld without an AWS error code, so it is probably not Step "
+				 "Functions: check AWS_ENDPOINT_URL_SFN (or AWS_ENDPOINT_URL) and the proxy settings",
+				 r->http_status);
 		else
 			snprintf(out, size, "Step Functions refused %s (%s%s%s)", op, code[0] ? code : "HTTP error",
 				 r->message[0] ? ": " : "", r->message);

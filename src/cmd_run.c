@@ -47,14 +47,32 @@ static void log_refusal(const char *op, const struct sfn_reply *reply)
 {
 	char why[512];
 	sfn_explain(reply, op, why, sizeof why);
-	/* Some explanations quote the message (a TLS or credentials problem,
-	 * which no server refused): print it once. */
-	if (reply->message[0] && strstr(why, reply->message)) {
+	/* A TLS, endpoint or credentials problem: no server refused anything,
+	 * and the explanation already quotes the message. */
+	bool local = reply->outcome == SFN_NO_CREDENTIALS || strcmp(reply->code, "TLSError") == 0 ||
+		     strcmp(reply->code, "InvalidEndpoint") == 0;
+	if (local && reply->message[0] && strstr(why, reply->message)) {
 		log_error("%s not sent: %s", op, why);
 		return;
 	}
 	log_error("%s refused: %s%s%s (%s)", op, reply->code[0] ? reply->code : "", reply->code[0] ? ": " : "",
 		  reply->message, why);
+}
+
+/* What went wrong with a call that was retried to no avail, for "not
+ * delivered (...)": an error answer may carry a code and no message (or
+ * neither), and an empty reason helps nobody. */
+static const char *failure_what(const struct sfn_reply *reply, char *out, size_t size)
+{
+	if (reply->code[0] && reply->message[0])
+		snprintf(out, size, "%s: %s", reply->code, reply->message);
+	else if (reply->code[0] || reply->message[0])
+		snprintf(out, size, "%s", reply->code[0] ? reply->code : reply->message);
+	else if (reply->http_status)
+		snprintf(out, size, "HTTP %ld", reply->http_status);
+	else
+		snprintf(out, size, "no answer");
+	return out;
 }
 
 /* The heartbeat tick, called from the supervisor's event loop. */
@@ -86,7 +104,8 @@ static int64_t heartbeat_tick(void *ctx, int64_t now, bool *stop)
 		 * regular heartbeat. */
 		int64_t retry = now + ((int64_t)1000 << (r->hb_failures < 5 ? r->hb_failures : 5));
 		r->hb_failures++;
-		log_warn("heartbeat not delivered (%s); trying again", reply.message);
+		char what[768];
+		log_warn("heartbeat not delivered (%s); trying again", failure_what(&reply, what, sizeof what));
 		if (retry < next)
 			next = retry;
 		break;
@@ -105,6 +124,7 @@ out:
 static int first_heartbeat(struct run *r)
 {
 	struct sfn_reply reply = { 0 };
+	char what[768];
 	int rc = 0;
 	if (sfn_send_heartbeat(r->sfn, r->token, r->sys->mono_ms() + FIRST_HEARTBEAT_BUDGET_MS, &reply) == 0) {
 		log_debug("first heartbeat accepted");
@@ -113,7 +133,7 @@ static int first_heartbeat(struct run *r)
 	switch (reply.outcome) {
 	case SFN_GAVE_UP:
 		log_warn("Step Functions could not be reached (%s); starting the command anyway and trying again "
-			 "in the background", reply.message);
+			 "in the background", failure_what(&reply, what, sizeof what));
 		break;
 	case SFN_TOKEN_DEAD:
 	case SFN_AUTH_FAILED:
@@ -187,7 +207,9 @@ static int deliver(struct run *r, const struct report *rep, int64_t deadline)
 			 op, reply.code);
 		rc = 0;
 	} else if (reply.outcome == SFN_GAVE_UP) {
-		log_error("%s not delivered: %s; gave up after %d attempts", op, reply.message, reply.attempts);
+		char what[768];
+		log_error("%s not delivered: %s; gave up after %d attempts", op, failure_what(&reply, what, sizeof what),
+			  reply.attempts);
 	} else {
 		log_refusal(op, &reply);
 	}
