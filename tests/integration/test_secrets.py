@@ -146,3 +146,11 @@ def test_command_gets_no_credentials_the_agent_fetched(lab, agent):
     reached = sent(lab, "SendTaskSuccess", task)
     assert len(reached) == 1 and reached[0].ok and reached[0].akid in issued
     assert lab.wait_execution(ex)["status"] == "SUCCEEDED"
+
+
+def test_command_is_executed_without_a_shell(lab, agent):
+    """execvp, no shell added: metacharacters in the arguments reach the command as they are."""
+    args = ["$HOME", "a;b", "`id`", "$(echo x)", "*", "'q'"]
+    p = lab.run_agent([agent, "--", "printf", "%s|", *args], lab.task_env("task"), timeout=20)
+    assert p.returncode == 0, stderr_text(p)
+    assert p.stdout.decode() == "".join(a + "|" for a in args), p.stdout
