@@ -402,3 +402,14 @@ def test_lab_cli_serve_prints_env(lab):
 			p.wait(5)
 		except subprocess.TimeoutExpired:
 			p.kill()
+
+
+def test_output_at_the_data_limit_succeeds(lab):
+	"""262,144 bytes is AWS's limit, inclusive; moto's own check would fail the state."""
+	_, ex, task = _task(lab)
+	out = '{"pad":"' + "x" * (262144 - len('{"pad":""}')) + '"}'
+	assert len(out) == 262144
+	lab.user_client("stepfunctions", "task").send_task_success(taskToken=task.token, output=out)
+	d = lab.wait_execution(ex, 10)
+	assert d["status"] == "SUCCEEDED", (d.get("error"), d.get("cause"))
+	assert json.loads(lab.calls("SendTaskSuccess", token=task.token)[0].body)["output"] == out

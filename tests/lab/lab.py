@@ -40,7 +40,8 @@ Run as a program: `python3 tests/lab/lab.py serve [--port N]` prints one JSON li
 state machine ARN, env of each user) and serves until killed.
 
 moto 5.2.1 bugs patched here (see LAB.md): the ECS integration's PascalCase parameters, the
-interpreter's boto client (port and keys), the deepcopy in start_execution.  StartExecution
+interpreter's boto client (port and keys), the deepcopy in start_execution, the data limit
+(moto refuses a result of exactly 262,144 bytes; AWS accepts it).  StartExecution
 without a name names every execution "None" and the second one collides: start_execution()
 here always passes a name.
 """
@@ -196,6 +197,23 @@ def _apply_patches():
 			setattr(new, k, v if k in shared else copy.deepcopy(v, memo))
 		return new
 	sfn_models.StateMachineInstance.__deepcopy__ = __deepcopy__
+
+	# (e) The data limit: AWS takes up to 262,144 bytes (SendTaskSuccess "output" max 262144) of
+	# the string as sent; moto checks "< 262144" on the result re-serialised with ", " and ": ",
+	# so an output at the limit fails the state.  Measure it compact, up to and including.
+	import moto.stepfunctions.parser.quotas as quotas
+	from moto.stepfunctions.parser.asl.utils.encoding import to_json_str
+
+	def is_within_size_quota(value):
+		s = value if isinstance(value, str) else to_json_str(value, separators=(",", ":"))
+		return len(s.encode("utf-8")) <= quotas.MAX_STATE_SIZE_UTF8_BYTES
+	quotas.is_within_size_quota = is_within_size_quota
+	import moto.stepfunctions.parser.asl.component.state.state  # noqa: F401 (so it is in sys.modules)
+	import moto.stepfunctions.parser.asl.component.state.exec.state_task.state_task_lambda  # noqa: F401
+	import moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service  # noqa
+	for name, mod in list(sys.modules.items()):
+		if name.startswith("moto.stepfunctions.parser") and getattr(mod, "is_within_size_quota", None):
+			mod.is_within_size_quota = is_within_size_quota
 
 	# Record every SendTask* that reaches moto, before auth, with the raw body.
 	orig_dispatch = StepFunctionResponse._dispatch

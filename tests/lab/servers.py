@@ -12,7 +12,8 @@
 	ImdsServer(lab, user="task", region="us-east-1", expires_in=3600)
 		EC2 IMDSv2: PUT /latest/api/token, then with the token header
 		/latest/meta-data/iam/security-credentials/[ROLE] and /latest/meta-data/placement/region.
-		.url (AWS_EC2_METADATA_SERVICE_ENDPOINT), .env(), .token_puts, .fetches, .rejected
+		.url (AWS_EC2_METADATA_SERVICE_ENDPOINT), .env(), .token_puts, .fetches, .rejected, .issued,
+		.secrets
 	EcsMetadataServer(task_arn, region="us-east-1")
 		Task metadata v4: GET {url}/task -> {"TaskARN", "AvailabilityZone", "Cluster", ...}.
 		.url (ECS_CONTAINER_METADATA_URI_V4), .env(), .fetches
@@ -145,6 +146,7 @@ class ImdsServer(_Base):
 		self.fetches = 0
 		self.rejected = 0
 		self.issued = []
+		self.secrets = []
 		self.url = self.base
 		self.start()
 
@@ -183,6 +185,7 @@ class ImdsServer(_Base):
 				return h._reply(500, json.dumps({"message": "sts: %s" % e}))
 			with self.lock:
 				self.issued.append(akid)
+				self.secrets += [secret, token]
 			now = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 			return h._reply(200, json.dumps({
 				"Code": "Success", "LastUpdated": now, "Type": "AWS-HMAC", "AccessKeyId": akid,
