@@ -19,7 +19,8 @@ precondition is missing; skips are counted apart, never as passes.
 -k PATTERN selects tests whose name contains PATTERN (or matches it as a glob when it has * ? [);
 unit binaries are run only when PATTERN matches their name or one of their test names is wanted
 (the whole binary runs; only matching lines are counted).  The last line is always
-"N passed, M failed" (", K skipped" when any were skipped); exit status 1 when any failed.
+"N passed, M failed" (", K skipped" when any were skipped); exit status 1 when any failed or
+when no test ran at all.
 """
 import argparse
 import fnmatch
@@ -273,12 +274,15 @@ def main(argv):
 	if tests and not os.access(agent, os.X_OK):
 		out("note: %s is not an executable: tests that run the agent will fail" % agent)
 	run_integration(tests, agent, max(1, a.jobs), counts)
+	if not (counts["passed"] or counts["failed"] or counts["skipped"]):
+		out("note: no test ran%s" % (" (nothing matches -k %s)" % a.pattern if a.pattern else ""))
 	line = "%d passed, %d failed" % (counts["passed"], counts["failed"])
 	if counts["skipped"]:
 		line += ", %d skipped" % counts["skipped"]
 	out("(%.1fs)" % (time.monotonic() - t0))
 	out(line)
-	return 1 if counts["failed"] else 0
+	# Nothing run proves nothing: that is not a success either.
+	return 1 if counts["failed"] or not (counts["passed"] or counts["skipped"]) else 0
 
 
 if __name__ == "__main__":
