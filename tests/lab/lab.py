@@ -34,7 +34,7 @@ engine.  Nothing here reaches beyond 127.0.0.1.  One Lab per process (moto's bac
 									  every SendTaskSuccess/Failure/Heartbeat that reached moto:
 									  .operation .token .ok .error .status .body (raw bytes) .akid .time
 	lab.stop()
-	Skip                              raise Skip("why") in a test: counted as skipped, never as passed
+	Skip, lab.Skip                    raise it in a test ("why"): counted as skipped, never as passed
 
 Run as a program: `python3 tests/lab/lab.py serve [--port N]` prints one JSON line (endpoint,
 state machine ARN, env of each user) and serves until killed.
@@ -572,7 +572,11 @@ class Lab:
 		"""Run argv (the agent) with exactly env; kill its process group on timeout."""
 		argv = [str(a) for a in argv]
 		t0 = time.monotonic()
-		p = subprocess.Popen(argv, env=env, stdin=stdin if input is None else subprocess.PIPE,
+		if input is not None:
+			stdin = subprocess.PIPE
+		elif stdin is None:
+			stdin = subprocess.DEVNULL     # never the runner's own stdin
+		p = subprocess.Popen(argv, env=env, stdin=stdin,
 					 stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
 		self._procs.append(p)
 		timed_out = False

@@ -169,6 +169,9 @@ class FaultProxy:
 					self._log(Request(now, op, fault, None, b"", conn_id, reqline))
 					sock.close()
 					return
+				if headers.get("expect", "").lower() == "100-continue":
+					# curl waits up to a second for this before it sends a large body.
+					sock.sendall(b"HTTP/1.1 100 Continue\r\n\r\n")
 				body = _read_body(rf, headers)
 				rec = self._log(Request(now, op, fault, None, body, conn_id, reqline))
 				if kind == "reset":
