@@ -20,6 +20,7 @@ TIMEOUT = 300
 
 ATTEMPT_S = 2               # SFN_AGENT_HTTP_TIMEOUT in these tests
 BACKOFF_CAP_S = 5.0         # the client's backoff cap
+BACKOFF_BASE_S = 0.2        # and its first ceiling
 # Faults that never let the request reach Step Functions: the retry is the one delivery.
 NOT_FORWARDED = ("http500", "http503", "throttle", "refuse", "reset", "hang")
 # Faults after which Step Functions has the request but the agent does not know it.
@@ -131,6 +132,12 @@ def test_final_report_gives_up_at_its_deadline_with_jittered_backoff(lab, agent)
         assert all(g > 0 for g in gaps), "%s: two attempts at the same instant: %s" % (fault, gaps)
         assert len(times) <= 4 * report_timeout, "%s: %d attempts in %d s: no backoff" % (fault, len(times), report_timeout)
         assert len(set(round(g, 3) for g in pauses)) > 1, "%s: all pauses equal, no jitter: %s" % (fault, gaps)
+        if fault != "hang":     # (a hung attempt leaves too few pauses to judge)
+            # Full jitter: pause n is drawn from [0, min(cap, 0.2 s * 2^n)]; without jitter every pause
+            # sits at its ceiling.  The last one may be cut short by the deadline, so it is left out.
+            ceilings = [min(BACKOFF_CAP_S, BACKOFF_BASE_S * 2 ** i) for i in range(len(pauses))]
+            assert len(pauses) >= 4 and any(p < 0.9 * c for p, c in zip(pauses[:-1], ceilings)), \
+                "%s: every pause at its exponential ceiling, no jitter: %s" % (fault, gaps)
         assert all(g <= BACKOFF_CAP_S + 0.5 for g in pauses), "%s: a pause above the cap: %s" % (fault, gaps)
         assert "giving up" in err or "not delivered" in err or "could not" in err, \
             "%s forever: the give-up is not logged\n%s" % (fault, err)
