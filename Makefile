@@ -92,7 +92,8 @@ clean:
 # is built without -Werror here: -Werror belongs to the cc build, and a
 # warning only clang gives must not stop the fuzzing.
 FUZZ_CC      ?= clang
-FUZZ_O       ?= build/fuzz
+# build/fuzz beside the default build; inside $(O) for a build placed elsewhere.
+FUZZ_O       ?= $(if $(filter build/dev,$(O)),build/fuzz,$(O)/fuzz)
 FUZZ_SECONDS ?= 20
 FUZZ_SAN     := -fsanitize=address,undefined -fno-sanitize-recover=all
 FUZZ_NAMES   := $(patsubst tests/fuzz/fuzz_%.c,%,$(sort $(wildcard tests/fuzz/fuzz_*.c)))
