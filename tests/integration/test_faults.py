@@ -7,7 +7,9 @@ a state machine per case.  SFN_AGENT_HTTP_TIMEOUT keeps one attempt against a se
 answers to 2 s."""
 import os
 import re
+import signal
 import socket
+import subprocess
 import sys
 import time
 
@@ -255,3 +257,49 @@ def test_clock_skew_twice_is_not_retried_forever(lab, agent):
     assert p.returncode == 1, stderr_text(p)
     assert len(seen) == 2, "a skew refusal is retried once, not until the deadline: %s" % seen
     assert p.seconds < 10, "ran %.1f s" % p.seconds
+
+
+def test_failure_report_gives_up_at_its_deadline(lab, agent):
+    ex, task = execution(lab, ["sh", "-c", "exit 4"])
+    with FaultProxy(upstream=lab.endpoint) as px:
+        px.plan("SendTaskFailure", ["http503"] * 100)
+        p = _run(lab, agent, task, _env(lab, task, px.url), args=["--heartbeat", "0", "--report-timeout", "4"])
+        attempts = len(px.requests("SendTaskFailure"))
+    _stop(lab, ex)
+    assert p.returncode == 4, "an undelivered failure still exits with the command's status: %s" % p.returncode
+    assert 2.5 < p.seconds < 6, "http503 forever on SendTaskFailure: ran %.1f s with --report-timeout 4" % p.seconds
+    assert attempts >= 3 and not sent(lab, "SendTaskFailure", task)
+    assert "SendTaskFailure not delivered: ServiceUnavailable" in stderr_text(p), stderr_text(p)
+
+
+def test_report_after_sigterm_keeps_the_short_deadline(lab, agent):
+    # ECS gives 30 s between SIGTERM and SIGKILL: after a stop the report may take 8 s, not 300.
+    ex, task = execution(lab, ["sh", "-c", "trap 'exit 0' TERM; echo started; while :; do sleep 0.1; done"])
+    with FaultProxy(upstream=lab.endpoint) as px:
+        px.plan("SendTaskSuccess", ["http503"] * 200)
+        px.plan("SendTaskFailure", ["http503"] * 200)
+        env = _env(lab, task, px.url)
+        p = subprocess.Popen([agent, "--heartbeat", "0", "--grace", "2", "--", *task.command], env=env,
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
+        try:
+            assert p.stdout.readline() == b"started\n"
+            t0 = time.monotonic()
+            p.send_signal(signal.SIGTERM)
+            try:
+                _, err = p.communicate(timeout=30)
+            except subprocess.TimeoutExpired:
+                os.killpg(p.pid, signal.SIGKILL)
+                raise AssertionError("the agent still ran 30 s after SIGTERM")
+            took = time.monotonic() - t0
+        finally:
+            if p.poll() is None:
+                os.killpg(p.pid, signal.SIGKILL)
+                p.wait()
+        attempts = len(px.requests())
+    _stop(lab, ex)
+    err = err.decode("utf-8", "replace")
+    # The command exited 0 on SIGTERM: a success, which cannot be delivered.
+    assert p.returncode == 1, "undelivered success after SIGTERM: exit %s\n%s" % (p.returncode, err)
+    assert 6 < took < 8 + 2.5, "the report after SIGTERM took %.1f s, not about 8 s\n%s" % (took, err)
+    assert attempts >= 3, "the report was not retried within its 8 s: %d attempts" % attempts
+    assert not [c for c in sent(lab, None, task) if c.operation != "SendTaskHeartbeat"]
