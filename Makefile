@@ -64,10 +64,10 @@ check-deps:
 	@tests/setup.sh
 
 test: check-deps $(BIN) unit fuzz-units
-	@python3 tests/run.py --bin ./$(BIN) --unit-dir $(O)/tests
+	@python3 tests/run.py --bin $(abspath $(BIN)) --unit-dir $(O)/tests
 
 demo: check-deps $(BIN)
-	@python3 tests/lab/demo.py --bin ./$(BIN)
+	@python3 tests/lab/demo.py --bin $(abspath $(BIN))
 
 static:
 	@scripts/static.sh
