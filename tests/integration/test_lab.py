@@ -413,3 +413,29 @@ def test_output_at_the_data_limit_succeeds(lab):
 	d = lab.wait_execution(ex, 10)
 	assert d["status"] == "SUCCEEDED", (d.get("error"), d.get("cause"))
 	assert json.loads(lab.calls("SendTaskSuccess", token=task.token)[0].body)["output"] == out
+
+
+def test_send_task_while_an_execution_is_starting(lab):
+	"""moto reads a starting execution's worker before it exists (HTTP 500); the lab patches that.
+	A starting execution is staged deterministically: RUNNING, no worker yet."""
+	from moto.stepfunctions.responses import get_backend
+	from moto.stepfunctions.parser.api import ExecutionStatus
+	import lab as lablib
+	sm = lab.create_state_machine()
+	backend = get_backend(lablib.ACCOUNT, lablib.REGION)
+	machine = backend.describe_state_machine(sm)
+
+	class Starting:
+		status = ExecutionStatus.RUNNING
+		exec_worker = None
+	machine.executions.append(Starting())
+	try:
+		c = lab.user_client("stepfunctions", "task")
+		try:
+			c.send_task_heartbeat(taskToken="00000000-0000-0000-0000-000000000000")
+		except ClientError as e:
+			assert _code(e) == "InvalidToken", e.response
+		else:
+			raise AssertionError("an unknown token was accepted")
+	finally:
+		machine.executions.pop()

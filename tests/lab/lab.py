@@ -41,7 +41,8 @@ state machine ARN, env of each user) and serves until killed.
 
 moto 5.2.1 bugs patched here (see LAB.md): the ECS integration's PascalCase parameters, the
 interpreter's boto client (port and keys), the deepcopy in start_execution, the data limit
-(moto refuses a result of exactly 262,144 bytes; AWS accepts it).  StartExecution
+(moto refuses a result of exactly 262,144 bytes; AWS accepts it), and a race that answers
+SendTask* with HTTP 500 while another execution is starting.  StartExecution
 without a name names every execution "None" and the second one collides: start_execution()
 here always passes a name.
 """
@@ -214,6 +215,17 @@ def _apply_patches():
 	for name, mod in list(sys.modules.items()):
 		if name.startswith("moto.stepfunctions.parser") and getattr(mod, "is_within_size_quota", None):
 			mod.is_within_size_quota = is_within_size_quota
+
+	# (f) SendTask* walk every RUNNING execution and read exec_worker.env, which another thread's
+	# StartExecution has not set yet for a moment: with tests in parallel, a heartbeat then gets
+	# HTTP 500 (AttributeError).  An execution that has not started has no task token to match.
+	from moto.stepfunctions.parser.models import StepFunctionsParserBackend
+	orig_get_executions = StepFunctionsParserBackend._get_executions
+
+	def _get_executions(self, execution_status=None):
+		return [e for e in orig_get_executions(self, execution_status)
+			if getattr(e, "exec_worker", None) is not None and getattr(e.exec_worker, "env", None) is not None]
+	StepFunctionsParserBackend._get_executions = _get_executions
 
 	# Record every SendTask* that reaches moto, before auth, with the raw body.
 	orig_dispatch = StepFunctionResponse._dispatch
