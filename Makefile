@@ -88,9 +88,8 @@ clean:
 # against a copy of the library compiled for coverage and ASan+UBSan.
 # `make fuzz` runs each for FUZZ_SECONDS on a copy of its seeds (never in the
 # tree); `make test` runs them as unit programs through one small wrapper each
-# in $(O)/tests, so tests/run.py counts their PASS/FAIL lines.  The library
-# is built without -Werror here: -Werror belongs to the cc build, and a
-# warning only clang gives must not stop the fuzzing.
+# in $(O)/tests, so tests/run.py counts their PASS/FAIL lines.  Warnings are
+# errors here too: the code builds clean with both gcc and clang.
 FUZZ_CC      ?= clang
 # build/fuzz beside the default build; inside $(O) for a build placed elsewhere.
 FUZZ_O       ?= $(if $(filter build/dev,$(O)),build/fuzz,$(O)/fuzz)
@@ -102,7 +101,7 @@ FUZZ_BINS    := $(FUZZ_NAMES:%=$(FUZZ_O)/fuzz_%)
 .PHONY: fuzz fuzz-build fuzz-units
 fuzz-build:
 	$(MAKE) CC=$(FUZZ_CC) O=$(FUZZ_O)/obj OPT="-O1 -g -fno-omit-frame-pointer" \
-		EXTRA_CFLAGS="-fsanitize=fuzzer-no-link $(FUZZ_SAN) -Wno-error" $(FUZZ_O)/obj/libsfn.a
+		EXTRA_CFLAGS="-fsanitize=fuzzer-no-link $(FUZZ_SAN)" $(FUZZ_O)/obj/libsfn.a
 	$(MAKE) $(FUZZ_BINS)
 
 $(FUZZ_O)/fuzz_%: tests/fuzz/fuzz_%.c tests/fuzz/fuzz.h $(FUZZ_O)/obj/libsfn.a

@@ -161,14 +161,22 @@ static enum creds_result profile_fetch(const struct creds_ctx *ctx, struct creds
 	/* The credentials file wins over the config file, as a whole: mixing a
 	 * key from one with a token from the other would never work. */
 	const struct shared_file *src = NULL;
-	if (in_cred && (cred_lookup(&f.cred, profile, "aws_access_key_id", &ak) |
-			cred_lookup(&f.cred, profile, "aws_secret_access_key", &sk))) {
-		src = &f.cred;
-		cred_lookup(&f.cred, profile, "aws_session_token", &tok);
-	} else if (in_conf && (conf_lookup(&f.conf, profile, "aws_access_key_id", &ak) |
-			       conf_lookup(&f.conf, profile, "aws_secret_access_key", &sk))) {
-		src = &f.conf;
-		conf_lookup(&f.conf, profile, "aws_session_token", &tok);
+	if (in_cred) {
+		/* Both looked up, so that half a pair is reported below. */
+		bool has_ak = cred_lookup(&f.cred, profile, "aws_access_key_id", &ak);
+		bool has_sk = cred_lookup(&f.cred, profile, "aws_secret_access_key", &sk);
+		if (has_ak || has_sk) {
+			src = &f.cred;
+			cred_lookup(&f.cred, profile, "aws_session_token", &tok);
+		}
+	}
+	if (!src && in_conf) {
+		bool has_ak = conf_lookup(&f.conf, profile, "aws_access_key_id", &ak);
+		bool has_sk = conf_lookup(&f.conf, profile, "aws_secret_access_key", &sk);
+		if (has_ak || has_sk) {
+			src = &f.conf;
+			conf_lookup(&f.conf, profile, "aws_session_token", &tok);
+		}
 	}
 
 	if (!src) {

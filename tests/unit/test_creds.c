@@ -457,8 +457,8 @@ static void test_creds_json(void)
 	    "{\"AccessKeyId\":\"\",\"SecretAccessKey\":\"s\"}",
 	    "{\"AccessKeyId\":1,\"SecretAccessKey\":\"s\"}",
 	    "{\"AccessKeyId\":\"A\",\"SecretAccessKey\":\"s\",\"Expiration\":\"tomorrow\"}",
-	    "{\"Code\":\"AssumeRoleUnauthorizedAccess\",\"Message\":\"no\",\"AccessKeyId\":\"A\","
-	    "\"SecretAccessKey\":\"s\"}",
+	    ("{\"Code\":\"AssumeRoleUnauthorizedAccess\",\"Message\":\"no\",\"AccessKeyId\":\"A\","
+	     "\"SecretAccessKey\":\"s\"}"),
 	    "[\"AccessKeyId\"]",
 	    "not json",
 	    "",
