@@ -394,26 +394,32 @@ main() {
 		LDLIBS="$O/ca_builtin.o -lcurl -lssl -lcrypto -lcjson" \
 		"$O/sfn-agent.debug" >&2
 
-	strip --strip-all -R .comment -R '.note*' -o "$OUT.tmp" "$O/sfn-agent.debug"
-	mv "$OUT.tmp" "$OUT"
+	# Checked before it takes the place of the last good binary: a failed check leaves none.
+	local tmp=$OUT.tmp ca_size
+	rm -f "$OUT"
+	trap 'rm -f "$tmp"' EXIT
+	strip --strip-all -R .comment -R '.note*' -o "$tmp" "$O/sfn-agent.debug"
 
 	# A dynamic binary would not run in FROM scratch: refuse it.
-	if ! file -b "$OUT" | grep -q 'statically linked'; then
-		die "$OUT is not statically linked: $(file -b "$OUT")"
+	if ! file -b "$tmp" | grep -q 'statically linked'; then
+		die "the binary is not statically linked: $(file -b "$tmp")"
 	fi
-	if readelf -lW "$OUT" | grep -q 'INTERP'; then
-		die "$OUT asks for a program interpreter (PT_INTERP); it would not run in an empty image."
+	if readelf -lW "$tmp" | grep -q 'INTERP'; then
+		die "the binary asks for a program interpreter (PT_INTERP); it would not run in an empty image."
 	fi
-	if readelf -dW "$OUT" 2>/dev/null | grep -q 'NEEDED'; then
-		die "$OUT needs shared libraries: $(readelf -dW "$OUT" | grep NEEDED | tr -s ' ')"
+	if readelf -dW "$tmp" 2>/dev/null | grep -q 'NEEDED'; then
+		die "the binary needs shared libraries: $(readelf -dW "$tmp" | grep NEEDED | tr -s ' ')"
 	fi
-	size=$(stat -c %s "$OUT")
+	size=$(stat -c %s "$tmp")
+	ca_size=$(stat -c %s "$CA_FILE")
 	if [ "$size" -gt "$BUDGET" ]; then
-		die "$OUT is $size bytes, over the budget of $BUDGET bytes (3 MiB); something pulled in
-  more code than before (compare 'size -A $O/sfn-agent.debug' with the last good build)."
+		die "the binary is $size bytes, over the budget of $BUDGET bytes (3 MiB) with the $ca_size-byte
+  CA bundle inside; something pulled in more code than before (compare
+  'size -A $O/sfn-agent.debug' with that of the last good build)."
 	fi
-	say "$OUT: $size bytes ($(awk -v s="$size" 'BEGIN {printf "%.2f MiB", s / 1048576}'), budget $BUDGET)," \
-		"static, sha256 $(sha256sum "$OUT" | cut -c1-16)"
+	mv "$tmp" "$OUT"
+	say "$OUT: $size bytes ($(awk -v s="$size" 'BEGIN {printf "%.2f MiB", s / 1048576}') of the" \
+		"$BUDGET-byte budget, CA bundle $ca_size bytes), static, sha256 $(sha256sum "$OUT" | cut -c1-16)"
 }
 
 # On one line, so that editing this file while it runs cannot make bash read past the end.
