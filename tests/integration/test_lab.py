@@ -154,6 +154,8 @@ def test_calls_count_exactly(lab):
 	for _ in range(3):
 		c.send_task_heartbeat(taskToken=task.token)
 	c.send_task_success(taskToken=task.token, output='{"n":1}')
+	# moto accepts a second result until its interpreter has consumed the first: wait for that.
+	assert lab.wait_execution(ex, 10)["status"] == "SUCCEEDED"
 	try:
 		c.send_task_success(taskToken=task.token, output='{"n":2}')
 	except ClientError as e:
@@ -439,3 +441,16 @@ def test_send_task_while_an_execution_is_starting(lab):
 			raise AssertionError("an unknown token was accepted")
 	finally:
 		machine.executions.pop()
+
+
+def test_task_is_announced_only_when_moto_takes_its_heartbeats(lab):
+	"""A heartbeat sent the moment wait_for_task returns must be accepted (as on AWS, where the
+	task takes seconds to start): moto sets up heartbeats only after runTask has returned."""
+	sm = lab.create_state_machine(heartbeat=30, timeout=60)
+	c = lab.user_client("stepfunctions", "task")
+	for _ in range(6):
+		ex = lab.start_execution(sm, {"commands": ["x"]})
+		task = lab.wait_for_task(ex)
+		c.send_task_heartbeat(taskToken=task.token)
+		c.send_task_success(taskToken=task.token, output="{}")
+	assert all(x.ok for x in lab.calls("SendTaskHeartbeat") if x.token == task.token)

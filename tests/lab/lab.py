@@ -116,6 +116,8 @@ class Call:
 # ---------------------------------------------------------------- moto patches
 
 _ACTIVE = None          # the started Lab; the patches read its endpoint, keys and recorders
+_PENDING = {}           # task token -> (execution ARN, ECS task ARN) started but not yet waited on
+_PENDING_LOCK = threading.Lock()
 _PATCHED = False
 
 
@@ -154,6 +156,10 @@ def _apply_patches():
 	import moto.stepfunctions.models as sfn_models
 	import moto.stepfunctions.parser.asl.utils.boto_client as bc
 	import moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service_ecs as ecsmod
+	import moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service_callback \
+		as cbmod
+	from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.resource import (
+		ResourceCondition)
 	from moto.stepfunctions.responses import StepFunctionResponse
 	from moto.core.config import default_user_config
 
@@ -178,7 +184,15 @@ def _apply_patches():
 				exec_arn = env.states.context_object.context_object_data["Execution"]["Id"]
 			except Exception:
 				exec_arn = ""
-			if _ACTIVE is not None:
+			token = None
+			if self.resource.condition == ResourceCondition.WaitForTaskToken:
+				token = (env.states.context_object.context_object_data.get("Task") or {}).get("Token")
+			if token:
+				# Announced once moto also takes heartbeats for it (below): a real task takes
+				# seconds to start, but here the agent could heartbeat before moto is ready.
+				with _PENDING_LOCK:
+					_PENDING[token] = (exec_arn, task_arn)
+			elif _ACTIVE is not None:
 				_ACTIVE._task_started(exec_arn, task_arn)
 			out = client.describe_tasks(cluster=cluster_arn, tasks=[task_arn])
 			out.pop("ResponseMetadata", None)
@@ -186,6 +200,19 @@ def _apply_patches():
 			return
 		env.stack.append(_upper_keys(response))
 	ecsmod.StateTaskServiceEcs._eval_service_task = _eval_service_task
+
+	# The heartbeat endpoint of a waitForTaskToken task is set up after runTask returned; until
+	# then SendTaskHeartbeat answers InvalidToken.  Announce the task when the wait begins.
+	orig_wait = cbmod.StateTaskServiceCallback._eval_wait_for_task_token
+
+	def _eval_wait_for_task_token(self, env, timeout_seconds, callback_endpoint, heartbeat_endpoint):
+		with _PENDING_LOCK:
+			started = _PENDING.pop(getattr(callback_endpoint, "callback_id", None), None)
+		if started and _ACTIVE is not None:
+			_ACTIVE._task_started(*started)
+		return orig_wait(self, env=env, timeout_seconds=timeout_seconds, callback_endpoint=callback_endpoint,
+				 heartbeat_endpoint=heartbeat_endpoint)
+	cbmod.StateTaskServiceCallback._eval_wait_for_task_token = _eval_wait_for_task_token
 
 	# (c) start_execution deep-copies the state machine, which holds executions (with locks)
 	# and the backend: share those instead of copying them.
