@@ -397,7 +397,7 @@ main() {
 	# Checked before it takes the place of the last good binary: a failed check leaves none.
 	local tmp=$OUT.tmp ca_size
 	rm -f "$OUT"
-	trap 'rm -f "$tmp"' EXIT
+	trap 'rm -f "$OUT.tmp"' EXIT
 	strip --strip-all -R .comment -R '.note*' -o "$tmp" "$O/sfn-agent.debug"
 
 	# A dynamic binary would not run in FROM scratch: refuse it.
@@ -418,6 +418,7 @@ main() {
   'size -A $O/sfn-agent.debug' with that of the last good build)."
 	fi
 	mv "$tmp" "$OUT"
+	trap - EXIT
 	say "$OUT: $size bytes ($(awk -v s="$size" 'BEGIN {printf "%.2f MiB", s / 1048576}') of the" \
 		"$BUDGET-byte budget, CA bundle $ca_size bytes), static, sha256 $(sha256sum "$OUT" | cut -c1-16)"
 }
