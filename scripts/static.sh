@@ -15,6 +15,9 @@
 #   SFN_AGENT_DEBIAN_MIRROR / SFN_AGENT_DEBIAN_SECURITY / SFN_AGENT_DEBIAN_SUITE
 #                            where the sources come from (default Debian 12 "bookworm")
 set -euo pipefail
+# The outer make's variables (O=, CFLAGS=, CC= on its command line) must not reach the inner one:
+# the static build has its own object directory and flags.
+unset MAKEFLAGS MFLAGS MAKELEVEL MAKEOVERRIDES
 
 cd "$(dirname "$0")/.."
 ROOT=$PWD
