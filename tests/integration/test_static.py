@@ -150,7 +150,9 @@ def test_empty_image_reports_over_http(lab):
 # -- HTTPS through a TLS proxy with a throwaway CA
 
 def _openssl(*args, cwd):
-	subprocess.run(["openssl", *args], cwd=cwd, check=True, capture_output=True)
+	assert shutil.which("openssl"), "the openssl command is missing: apt-get install openssl"
+	p = subprocess.run(["openssl", *args], cwd=cwd, capture_output=True, text=True)
+	assert p.returncode == 0, "openssl %s failed: %s" % (args[0], p.stderr)
 
 
 def make_ca(d):
