@@ -60,11 +60,13 @@ int creds_ecs_url_allowed(const char *url, struct err *err)
 			return err_set(
 			    err, "AWS_CONTAINER_CREDENTIALS_FULL_URI \"%.200s\" has a malformed host", url);
 	}
-	const char *at = memrchr(auth, '@', alen);
-	if (at) {
-		alen -= (size_t)(at + 1 - auth);
-		auth = at + 1;
-	}
+	/* A credentials endpoint never needs user information, and with it the
+	 * host a reader sees first is not the one connected to. */
+	if (memchr(auth, '@', alen))
+		return err_set(err,
+			       "AWS_CONTAINER_CREDENTIALS_FULL_URI \"%.200s\" has user information before the host: "
+			       "give http://HOST[:PORT]/PATH",
+			       url);
 	char host[256];
 	bool bracketed = false;
 	const char *port;

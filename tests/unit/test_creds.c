@@ -401,6 +401,8 @@ static void test_ecs_allow_list(void)
 	    {"http://0x7f.0.0.1/", 0},
 	    {"http://localhost.example.com/", 0},
 	    {"http://127.0.0.1@0.0.0.0/", 0},
+	    {"http://user@127.0.0.1/", 0},
+	    {"http://169.254.169.254user!!$!!!!!!!@168+254.@127.0.0.1/", 0}, /* found by fuzz_ecs_url */
 	    {"http://0.0.0.0\\@127.0.0.1/", 0},
 	    {"http://[::2]/", 0},
 	    {"http://[::1/", 0},
