@@ -1021,7 +1021,7 @@ set style histogram clustered gap 1
 set style fill solid 0.85 border -1
 set boxwidth 0.9
 set logscale y 10
-set yrange [0.1:3000]
+set yrange [0.1:%g]
 set xrange [-0.6:%d-0.4]
 set grid ytics
 set key below horizontal
@@ -1030,9 +1030,9 @@ set ytics nomirror
 set format y "%%g"
 plot "%s" using 2:xtic(1) title "bash trap + AWS CLI" lc rgb "#c0504d", \\
      "" using 3 title "sfn-agent" lc rgb "#4f81bd", \\
-     "" using ($0-1.0/6):2:(sprintf("%%.3g",$2)) with labels offset 0,0.7 notitle, \\
-     "" using ($0+1.0/6):3:(sprintf("%%.3g",$3)) with labels offset 0,0.7 notitle
-""" % (terminal, path, len(chart), dat)
+     "" using ($0-1.0/6):2:($2>=100 ? sprintf("%%.0f",$2) : sprintf("%%.3g",$2)) with labels offset 0,0.7 notitle, \\
+     "" using ($0+1.0/6):3:($3>=100 ? sprintf("%%.0f",$3) : sprintf("%%.3g",$3)) with labels offset 0,0.7 notitle
+""" % (terminal, path, 4 * max(max(b, a) for _, b, a in chart), len(chart), dat)
 	r = subprocess.run(["gnuplot"], input=gp, capture_output=True, text=True)
 	shutil.rmtree(d, ignore_errors=True)
 	if r.returncode != 0:
