@@ -362,6 +362,7 @@ class Bench:
 			raise RuntimeError("%s: execution %s, %d accepted final reports (expected SUCCEEDED, 1)"
 					   % (who, d["status"], len(ok)))
 		arr = [s[0] for s in self.arrivals.of(task.token) if s[3] == 200]
+		self.last_lab_time = ok[0].time
 		return arr[0]
 
 	def job_run(self, sm, variant, sleep=None, hb=None):
@@ -383,6 +384,7 @@ class Bench:
 		arrival = self.final(ex, task, variant)
 		_, end = read_stamp(out)
 		r["latency"] = arrival - end
+		r["latency_lab"] = self.last_lab_time - end
 		r["heartbeats"] = len([c for c in self.lab.calls("SendTaskHeartbeat", token=task.token) if c.ok])
 		return r
 
@@ -923,8 +925,11 @@ def markdown(B, rows, targets):
 		L.append("")
 	if "report" in R:
 		b, a = R["report"]["baseline"], R["report"]["agent"]
-		L.append("Command exit → report arrival, median of %d: sfn-agent %s (baseline %s)." % (
-			len(a), ms(Stat(x["latency"] for x in a).med), ms(Stat(x["latency"] for x in b).med)))
+		L.append("Command exit → report arrival, median of %d: sfn-agent %s (baseline %s). Timed instead "
+			 "by `lab.calls()`, which notes each call once moto has answered it: sfn-agent %s, "
+			 "baseline %s." % (
+				 len(a), ms(Stat(x["latency"] for x in a).med), ms(Stat(x["latency"] for x in b).med),
+				 ms(Stat(x["latency_lab"] for x in a).med), ms(Stat(x["latency_lab"] for x in b).med)))
 		L.append("")
 		L.append("### The rest")
 		L.append("")
