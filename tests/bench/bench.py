@@ -840,9 +840,10 @@ def markdown(B, rows, targets):
 	else:
 		L.append("- %s." % load[0].upper() + load[1:])
 	note = "" if B.kind == "static" else " — **not the static build** (dist/sfn-agent was missing; see below)"
-	L.append("- sfn-agent: `%s` (%s, tree at %s), %s, %.2f MiB%s." % (
-		os.path.relpath(B.bin, ROOT) if B.bin.startswith(ROOT) else B.bin, B.version, B.commit, B.kind,
-		B.size / 1048576.0, note))
+	built = datetime.datetime.fromtimestamp(os.path.getmtime(B.bin), datetime.timezone.utc)
+	L.append("- sfn-agent: `%s` (%s, built %s; checkout at %s), %s, %.2f MiB%s." % (
+		os.path.relpath(B.bin, ROOT) if B.bin.startswith(ROOT) else B.bin, B.version,
+		built.strftime("%Y-%m-%d %H:%M UTC"), B.commit, B.kind, B.size / 1048576.0, note))
 	L.append("- Baseline: [baseline/entrypoint.sh](baseline/entrypoint.sh) and "
 		 "[baseline/entrypoint-heartbeat.sh](baseline/entrypoint-heartbeat.sh) with %s "
 		 "(Python %s), which honours `AWS_ENDPOINT_URL_SFN`." % (B.aws_version, B.machine["python"]))
