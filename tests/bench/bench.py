@@ -663,7 +663,10 @@ class Bench:
 		global RUSAGE
 		self.h = build_helpers(self.a.build_dir)
 		RUSAGE = self.h["rusage"]
-		self.bin = os.path.abspath(self.a.bin)
+		# A private copy: a rebuild of the binary in the middle of the bench must not mix two builds.
+		self.bin_src = os.path.abspath(self.a.bin)
+		self.bin = os.path.join(self.tmp, "sfn-agent")
+		shutil.copy2(self.bin_src, self.bin)
 		self.kind, self.size = binary_note(self.bin)
 		v = subprocess.run([self.bin, "--version"], capture_output=True, text=True)
 		self.version = (v.stdout or v.stderr).strip().splitlines()[0] if v.returncode == 0 else "?"
@@ -840,9 +843,9 @@ def markdown(B, rows, targets):
 	else:
 		L.append("- %s." % load[0].upper() + load[1:])
 	note = "" if B.kind == "static" else " — **not the static build** (dist/sfn-agent was missing; see below)"
-	built = datetime.datetime.fromtimestamp(os.path.getmtime(B.bin), datetime.timezone.utc)
+	built = datetime.datetime.fromtimestamp(os.path.getmtime(B.bin_src), datetime.timezone.utc)
 	L.append("- sfn-agent: `%s` (%s, built %s; checkout at %s), %s, %.2f MiB%s." % (
-		os.path.relpath(B.bin, ROOT) if B.bin.startswith(ROOT) else B.bin, B.version,
+		os.path.relpath(B.bin_src, ROOT) if B.bin_src.startswith(ROOT) else B.bin_src, B.version,
 		built.strftime("%Y-%m-%d %H:%M UTC"), B.commit, B.kind, B.size / 1048576.0, note))
 	L.append("- Baseline: [baseline/entrypoint.sh](baseline/entrypoint.sh) and "
 		 "[baseline/entrypoint-heartbeat.sh](baseline/entrypoint-heartbeat.sh) with %s "
