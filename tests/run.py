@@ -252,6 +252,36 @@ def report(res, counts):
 			out(indent(res.detail))
 
 
+def _descendants(root):
+	"""PIDs of every live descendant of root, from /proc (Linux)."""
+	children = {}
+	for d in os.listdir("/proc"):
+		if not d.isdigit():
+			continue
+		try:
+			with open("/proc/%s/stat" % d) as f:
+				ppid = int(f.read().rsplit(")", 1)[1].split()[1])
+		except (OSError, IndexError, ValueError):
+			continue
+		children.setdefault(ppid, []).append(int(d))
+	out, todo = [], [root]
+	while todo:
+		for c in children.get(todo.pop(), []):
+			out.append(c)
+			todo.append(c)
+	return out
+
+
+def kill_leftovers():
+	"""A test that timed out may have left children (agents, servers): nothing outlives the run."""
+	import signal
+	for pid in _descendants(os.getpid()):
+		try:
+			os.kill(pid, signal.SIGKILL)
+		except OSError:
+			pass
+
+
 def main(argv):
 	ap = argparse.ArgumentParser(prog="tests/run.py", description=__doc__.split("\n\n")[0])
 	ap.add_argument("--bin", default=os.environ.get("SFN_TEST_BIN") or "./sfn-agent",
@@ -288,7 +318,10 @@ def main(argv):
 if __name__ == "__main__":
 	if os.environ.get("SFN_TEST_WATCHDOG"):
 		faulthandler.dump_traceback_later(float(os.environ["SFN_TEST_WATCHDOG"]), exit=True)
-	code = main(sys.argv[1:])
+	try:
+		code = main(sys.argv[1:])
+	finally:
+		kill_leftovers()
 	sys.stdout.flush()
 	# Threads of timed-out tests may still hold locks: leave without waiting for them.
 	os._exit(code)
