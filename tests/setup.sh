@@ -1,7 +1,17 @@
 #!/bin/sh
 # Checks what building and testing sfn-agent needs; installs the C build dependencies with
 # apt-get when run as root on Debian/Ubuntu.  Quiet ("setup: ok") when everything is present.
+#   tests/setup.sh            check; install the C dependencies when root with apt-get
+#   tests/setup.sh --install  the same (what CI calls)
+#   tests/setup.sh --check    check only, never install
 set -u
+
+install=1
+case "${1:-}" in
+--install | "") ;;
+--check) install=0 ;;
+*) echo "usage: tests/setup.sh [--install | --check]" >&2; exit 2 ;;
+esac
 
 missing=""
 have_hdr() {
@@ -15,7 +25,7 @@ have_hdr openssl/evp.h || missing="$missing libssl-dev"
 have_hdr cjson/cJSON.h || missing="$missing libcjson-dev"
 
 if [ -n "$missing" ]; then
-	if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+	if [ "$install" = 1 ] && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
 		echo "setup: installing$missing"
 		apt-get update -qq >/dev/null &&
 			DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $missing >/dev/null ||
