@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """The one test runner: C unit binaries, then the integration tests against ONE local lab.
 
-	python3 tests/run.py [--bin ./sfn-agent] [--unit-dir build/dev/tests] [-k PATTERN] [-j N] [--list]
+    python3 tests/run.py [--bin ./sfn-agent] [--unit-dir build/dev/tests] [-k PATTERN] [-j N] [--list]
 
 Unit tests: every executable in --unit-dir prints "PASS name" / "FAIL name" lines; each line
 counts as one test (reported as BINARY.name).  A binary that crashes, times out, or exits

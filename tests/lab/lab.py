@@ -4,47 +4,50 @@
 Every request the agent (or a test) sends is checked by moto's SigV4 verifier and IAM policy
 engine.  Nothing here reaches beyond 127.0.0.1.  One Lab per process (moto's backends are global).
 
-	lab = Lab(); lab.start()
-	lab.endpoint                      http://127.0.0.1:PORT
-	lab.admin_env() / lab.task_env(user="task")
-									  clean environment for a child process: AWS keys of that user,
-									  AWS_REGION, AWS_ENDPOINT_URL_SFN/_STS = lab, IMDS disabled,
-									  PATH, HOME; every inherited AWS_*, SFN_AGENT_*, TASK_TOKEN scrubbed.
-									  Users: "admin" (everything), "task" (states:SendTask*),
-									  "noperm" (SendTaskHeartbeat + SendTaskFailure, NOT SendTaskSuccess).
-	lab.client("stepfunctions")       boto3 client with the admin keys
-	lab.create_state_machine(definition=None, heartbeat=None, timeout=60, name=None) -> ARN
-									  default: one ecs:runTask.waitForTaskToken Task (FARGATE, container
-									  "app", TASK_TOKEN = $$.Task.Token, Command = $.commands when the
-									  input has "commands"); definition may be a dict or a JSON string.
-	lab.start_execution(sm_arn, input={}) -> execution ARN (always with a unique name)
-	lab.wait_for_task(exec_arn, timeout=10) -> Task(command=[...], env={...}, token=..., arn=...)
-									  the next ECS task this execution started (read from ECS
-									  describe_tasks overrides; each task is returned once)
-	lab.wait_execution(exec_arn, timeout=30) -> describe_execution dict once status != RUNNING
-	lab.history(exec_arn) -> list of history events
-	lab.run_agent(argv, env, timeout=30, stdin=None, input=None) -> CompletedProcess
-									  (bytes stdout/stderr; on timeout the process group is killed,
-									  .timed_out is True and returncode is negative)
-	lab.play_ecs(agent_bin, extra_args=[], env_extra={}, state_machine=None) -> EcsPlayer
-									  background thread that "is ECS": each new task (of that state
-									  machine, if given) runs [agent_bin, *extra_args, "--", *command]
-									  with the task's environment over task_env(); .procs, .stop()
-	lab.calls(operation=None, token=None) -> [Call]
-									  every SendTaskSuccess/Failure/Heartbeat that reached moto:
-									  .operation .token .ok .error .status .body (raw bytes) .akid .time
-	lab.stop()
-	Skip, lab.Skip                    raise it in a test ("why"): counted as skipped, never as passed
+    lab = Lab().start()
+    lab.endpoint                    http://127.0.0.1:PORT
+    lab.task_env(user="task"), lab.admin_env()
+        a clean environment for a child process: that user's keys, AWS_REGION,
+        AWS_ENDPOINT_URL_SFN/_STS = the lab, IMDS disabled, PATH, HOME; nothing inherited
+        (no AWS_*, SFN_AGENT_*, TASK_TOKEN).  Users: "admin" (everything), "task"
+        (states:SendTask*), "noperm" (SendTaskHeartbeat and SendTaskFailure, not SendTaskSuccess).
+    lab.keys(user) -> (access key id, secret);  lab.task_role_arns[user] (roles for STS)
+    lab.client("stepfunctions")     boto3 client with the admin keys
+    lab.user_client(service, user="task", retries=1)
+    lab.create_state_machine(definition=None, heartbeat=None, timeout=60, name=None) -> ARN
+        default: one ecs:runTask.waitForTaskToken Task (FARGATE, container "app",
+        TASK_TOKEN = $$.Task.Token, Command = $.commands when the input has "commands");
+        definition may be a dict or a JSON string.  lab.definition(heartbeat, timeout) -> dict.
+    lab.start_execution(sm_arn, input={}, name=None) -> execution ARN (always named: unique)
+    lab.wait_for_task(exec_arn, timeout=10) -> Task(arn, command, env, token, execution_arn)
+        the next ECS task this execution started, read from ECS describe_tasks overrides; each
+        task is returned once, and only once moto also accepts heartbeats for its token
+    lab.wait_execution(exec_arn, timeout=30) -> describe_execution dict once status != RUNNING
+    lab.describe_execution(exec_arn), lab.history(exec_arn) -> [event]
+    lab.run_agent(argv, env, timeout=30, stdin=None, input=None) -> CompletedProcess
+        bytes stdout/stderr, .seconds; stdin is /dev/null unless given; on timeout the process
+        group is killed, .timed_out is True and returncode negative.  Logs argv, status and
+        stderr tail to the test's captured output.
+    lab.spawn(argv, env, **popen_kw) -> Popen in its own session, killed at lab.stop()
+    lab.play_ecs(agent_bin, extra_args=[], env_extra={}, state_machine=None) -> EcsPlayer
+        a background thread that "is ECS": each new task (of that state machine, if given) runs
+        [agent_bin, *extra_args, "--", *command] with the task's environment over task_env();
+        .procs [(Task, Popen)] with stdout/stderr pipes the caller reads, .wait(), .stop()
+    lab.calls(operation=None, token=None) -> [Call]
+        every SendTaskSuccess/Failure/Heartbeat that reached moto, auth failures included:
+        .operation .token .ok .error .status .body (raw request bytes) .akid .time
+    lab.stop()
+    Skip, lab.Skip                  raise it in a test ("why"): counted as skipped, never as passed
 
 Run as a program: `python3 tests/lab/lab.py serve [--port N]` prints one JSON line (endpoint,
-state machine ARN, env of each user) and serves until killed.
+a state machine, each user's environment) and serves until killed.
 
 moto 5.2.1 bugs patched here (see LAB.md): the ECS integration's PascalCase parameters, the
 interpreter's boto client (port and keys), the deepcopy in start_execution, the data limit
-(moto refuses a result of exactly 262,144 bytes; AWS accepts it), and a race that answers
-SendTask* with HTTP 500 while another execution is starting.  StartExecution
-without a name names every execution "None" and the second one collides: start_execution()
-here always passes a name.
+(moto refuses a result of exactly 262,144 bytes; AWS accepts it), a race that answers SendTask*
+with HTTP 500 while another execution is starting, and heartbeats refused in the moment between
+runTask and the wait.  StartExecution without a name names every execution "None" and the
+second one collides: start_execution() here always passes a name.
 """
 import copy
 import itertools

@@ -5,28 +5,28 @@ fresh upstream connection each; the client's connection is kept alive as long as
 first N calls of an operation (the X-Amz-Target suffix, e.g. "SendTaskSuccess"; "*" matches any)
 get the planned faults, one per call, in order:
 
-	pass          forward normally (use it to fault the 2nd call only: ["pass", "throttle"])
-	http500       HTTP 500 {"__type":"InternalFailure"} without forwarding
-	http503       HTTP 503 {"__type":"ServiceUnavailable"} without forwarding
-	throttle      HTTP 400 {"__type":"ThrottlingException","message":"Rate exceeded"}
-	refuse        read the request head, then close the connection (FIN) without reading or answering
-	reset         read the whole request, then reset the connection (RST, SO_LINGER 0)
-	hang          read the request and never answer, until the client gives up (or 300 s)
-	slow:S        forward, then answer after S seconds
-	lost          forward (moto processes it), then close the connection without answering
-	skew:S        HTTP 400 InvalidSignatureException "Signature expired", Date header now+S seconds
-	expired       HTTP 400 {"__type":"ExpiredTokenException"} (the session token has expired)
-	timedout      HTTP 400 {"__type":"TaskTimedOut"}: what AWS answers for a token already used
-				  (moto accepts a second SendTaskFailure, and answers InvalidToken to a second success)
+    pass          forward normally (use it to fault the 2nd call only: ["pass", "throttle"])
+    http500       HTTP 500 {"__type":"InternalFailure"} without forwarding
+    http503       HTTP 503 {"__type":"ServiceUnavailable"} without forwarding
+    throttle      HTTP 400 {"__type":"ThrottlingException","message":"Rate exceeded"}
+    refuse        read the request head, then close the connection (FIN) without reading or answering
+    reset         read the whole request, then reset the connection (RST, SO_LINGER 0)
+    hang          read the request and never answer, until the client gives up (or 300 s)
+    slow:S        forward, then answer after S seconds
+    lost          forward (moto processes it), then close the connection without answering
+    skew:S        HTTP 400 InvalidSignatureException "Signature expired", Date header now+S seconds
+    expired       HTTP 400 {"__type":"ExpiredTokenException"} (the session token has expired)
+    timedout      HTTP 400 {"__type":"TaskTimedOut"}: what AWS answers for a token already used
+                  (moto accepts a second SendTaskFailure, and answers InvalidToken to a second success)
 
 p.refuse_connections(n) makes the next n connections close (RST) right after accept, before any
 byte is read, whatever the operation.
 
-	p = FaultProxy(upstream=lab.endpoint).start()
-	p.plan("SendTaskSuccess", ["throttle", "throttle"])
-	env["AWS_ENDPOINT_URL_SFN"] = p.url
-	p.requests("SendTaskSuccess")  -> [Request(time, operation, fault, status, body, conn)]
-	p.stop()
+    p = FaultProxy(upstream=lab.endpoint).start()
+    p.plan("SendTaskSuccess", ["throttle", "throttle"])
+    env["AWS_ENDPOINT_URL_SFN"] = p.url
+    p.requests("SendTaskSuccess")  -> [Request(time, operation, fault, status, body, conn)]
+    p.stop()
 
 `status` is moto's status for forwarded requests (None when the request never reached moto).
 """

@@ -1,22 +1,22 @@
 """Small loopback HTTP servers standing in for the addresses a test must never reach.
 
-	EcsCredsServer(lab, user="task", expires_in=3600, auth_token=None, fail_first=0)
-		The ECS container-credentials endpoint (what 169.254.170.2 serves), on 127.0.0.1.
-		Each fetch assumes the lab role of that user with moto's STS (real temporary keys that
-		moto checks).  .url (use as AWS_CONTAINER_CREDENTIALS_FULL_URI), .env(), .fetches,
-		.issued (list of access key ids handed out), .secrets (the secret keys and session tokens
-		handed out, for tests that look for them where they must not be), .auth_seen (Authorization
-		headers received).
-		auth_token: require that Authorization header (401 otherwise).  fail_first: answer the
-		first N fetches with HTTP 500.
-	ImdsServer(lab, user="task", region="us-east-1", expires_in=3600)
-		EC2 IMDSv2: PUT /latest/api/token, then with the token header
-		/latest/meta-data/iam/security-credentials/[ROLE] and /latest/meta-data/placement/region.
-		.url (AWS_EC2_METADATA_SERVICE_ENDPOINT), .env(), .token_puts, .fetches, .rejected, .issued,
-		.secrets
-	EcsMetadataServer(task_arn, region="us-east-1")
-		Task metadata v4: GET {url}/task -> {"TaskARN", "AvailabilityZone", "Cluster", ...}.
-		.url (ECS_CONTAINER_METADATA_URI_V4), .env(), .fetches
+    EcsCredsServer(lab, user="task", expires_in=3600, auth_token=None, fail_first=0)
+        The ECS container-credentials endpoint (what 169.254.170.2 serves), on 127.0.0.1.
+        Each fetch assumes the lab role of that user with moto's STS (real temporary keys that
+        moto checks).  .url (use as AWS_CONTAINER_CREDENTIALS_FULL_URI), .env(), .fetches,
+        .issued (list of access key ids handed out), .secrets (the secret keys and session tokens
+        handed out, for tests that look for them where they must not be), .auth_seen (Authorization
+        headers received).
+        auth_token: require that Authorization header (401 otherwise).  fail_first: answer the
+        first N fetches with HTTP 500.
+    ImdsServer(lab, user="task", region="us-east-1", expires_in=3600)
+        EC2 IMDSv2: PUT /latest/api/token, then with the token header
+        /latest/meta-data/iam/security-credentials/[ROLE] and /latest/meta-data/placement/region.
+        .url (AWS_EC2_METADATA_SERVICE_ENDPOINT), .env(), .token_puts, .fetches, .rejected, .issued,
+        .secrets
+    EcsMetadataServer(task_arn, region="us-east-1")
+        Task metadata v4: GET {url}/task -> {"TaskARN", "AvailabilityZone", "Cluster", ...}.
+        .url (ECS_CONTAINER_METADATA_URI_V4), .env(), .fetches
 
 All listen on 127.0.0.1 port 0, serve from daemon threads, and stop with .stop() (or `with`).
 """
