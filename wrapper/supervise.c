@@ -27,6 +27,7 @@
 #include <sys/prctl.h>
 #include <sys/signalfd.h>
 #include <sys/wait.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #define DRAIN_MS 1000
@@ -549,6 +550,25 @@ static void free_env(char **env)
 }
 
 /* In the child, between fork and exec: only async-signal-safe calls. */
+
+/* The C library refuses its reserved real-time signals (32-34), yet one the
+ * agent's parent ignored is inherited and would survive exec: a command that
+ * finds SIGRTMIN-2 ignored is not running "as if the agent were not there".
+ * The kernel takes the reset directly; its sigaction layout for SIG_DFL
+ * with no flags is the same on every Linux architecture we build for. */
+static void reset_reserved_signal(int sig)
+{
+	struct {
+		void *handler;
+		unsigned long flags;
+		void *restorer;
+		unsigned long mask;
+	} ksa = { 0 };
+	ksa.handler = (void *)SIG_DFL;
+	long r = syscall(SYS_rt_sigaction, sig, &ksa, NULL, sizeof ksa.mask);
+	(void)r; /* nothing to do about a refusal in the child before exec */
+}
+
 static _Noreturn void child_exec(const struct supervise_config *cfg, char **env, int out_w, int err_w, int exec_w,
 				 bool take_tty)
 {
@@ -571,7 +591,8 @@ static _Noreturn void child_exec(const struct supervise_config *cfg, char **env,
 	for (int sig = 1; sig < NSIG; sig++) {
 		if (sig == SIGKILL || sig == SIGSTOP)
 			continue;
-		sigaction(sig, &dfl, NULL); /* fails harmlessly for reserved signals */
+		if (sigaction(sig, &dfl, NULL) != 0 && errno == EINVAL)
+			reset_reserved_signal(sig);
 	}
 	sigprocmask(SIG_SETMASK, &orig_mask, NULL);
 	if (dup2(out_w, STDOUT_FILENO) < 0 || dup2(err_w, STDERR_FILENO) < 0) {

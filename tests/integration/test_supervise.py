@@ -282,12 +282,25 @@ def test_command_reporting_itself_is_not_reported_twice(lab, agent):
 
 
 def test_child_gets_clean_signal_mask(lab, agent):
-    """Like tini's test: the command must not inherit the agent's blocked or ignored signals."""
-    script = "grep -E '^Sig(Blk|Ign):' /proc/self/status"
-    p, d, task = cycle(lab, agent, ["sh", "-c", script])
+    """Like tini's test: the command must not inherit the agent's blocked or ignored signals, nor
+    signals the agent's own parent ignored (SIGUSR1 here, and glibc's reserved SIGRTMIN-2 through
+    the raw system call, which the C library's sigaction refuses to touch)."""
+    import ctypes
+    ex, task = execution(lab, ["sh", "-c", "grep -E '^Sig(Blk|Ign):' /proc/self/status"])
+    env = task_env(lab, task)
+
+    def ignore_some():
+        signal.signal(signal.SIGUSR1, signal.SIG_IGN)
+        ksa = (ctypes.c_ulong * 4)(1, 0, 0, 0)  # {SIG_IGN, flags, restorer, mask}
+        ctypes.CDLL(None, use_errno=True).syscall(13, 32, ctypes.byref(ksa), None, 8)  # rt_sigaction
+
+    p = subprocess.run([agent, "--", *task.command], env=env, capture_output=True, timeout=30,
+                       preexec_fn=ignore_some)
+    check_stderr(p, task, env)
     fields = dict(l.split(":\t") for l in p.stdout.decode().splitlines())
     assert int(fields["SigBlk"], 16) == 0, fields
     assert int(fields["SigIgn"], 16) == 0, fields
+    assert lab.wait_execution(ex, timeout=20)["status"] == "SUCCEEDED"
 
 
 def _pids_of(cmdline_text):
