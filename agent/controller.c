@@ -244,7 +244,10 @@ int ctl_history_scan(const char *body, size_t len, struct ctl_history *h)
 	cJSON_ArrayForEach(ev, events) {
 		const cJSON *idv = cJSON_GetObjectItemCaseSensitive(ev, "id");
 		const cJSON *type = cJSON_GetObjectItemCaseSensitive(ev, "type");
-		long long id = cJSON_IsNumber(idv) ? (long long)idv->valuedouble : 0;
+		/* Bounded before the conversion: an id beyond long long is undefined. */
+		long long id = cJSON_IsNumber(idv) && idv->valuedouble > 0 && idv->valuedouble < 9e18
+				       ? (long long)idv->valuedouble
+				       : 0;
 		if (id > h->newest_id)
 			h->newest_id = id;
 		const char *t = cJSON_IsString(type) ? type->valuestring : "";

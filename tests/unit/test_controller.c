@@ -214,6 +214,23 @@ static void test_elapsed(void)
 	CHECK_STR(s, "0.0s");
 }
 
+/* ---- regression tests from fuzzing (tests/fuzz/fuzz_controller.c) ---- */
+
+/* An event id beyond long long (or negative) reads as 0, not as undefined
+ * behaviour (UBSan in `make asan`); the ordinary ids still count. */
+static void test_fuzz_history_huge_id(void)
+{
+	static const char page[] = "{\"events\":[{\"id\":4.8e82,\"type\":\"TaskStateEntered\","
+				   "\"stateEnteredEventDetails\":{\"name\":\"Huge\"}},{\"id\":-1e30},"
+				   "{\"id\":7,\"type\":\"PassStateEntered\",\"stateEnteredEventDetails\":"
+				   "{\"name\":\"Seven\"}}]}";
+	struct ctl_history h;
+	CHECK(ctl_history_scan(page, strlen(page), &h) == 0);
+	CHECK(h.newest_id == 7);
+	CHECK_STR(h.state, "Seven");
+	ctl_history_free(&h);
+}
+
 int main(void)
 {
 	RUN(test_arn_parse);
@@ -223,6 +240,7 @@ int main(void)
 	RUN(test_seconds);
 	RUN(test_task_arn_in);
 	RUN(test_history_scan);
+	RUN(test_fuzz_history_huge_id);
 	RUN(test_elapsed);
 	return CHECK_DONE();
 }
