@@ -85,7 +85,13 @@ void log_msg(enum log_level level, const char *fmt, ...)
 	va_end(ap);
 	begin(&line, level);
 	if (format == LOG_TEXT) {
-		buf_append(&line, msg.data, msg.len);
+		/* One message, one line: text quoted from a server or a file (an
+		 * error message with a newline, a terminal escape) must not forge
+		 * lines of its own. */
+		for (size_t i = 0; i < msg.len; i++) {
+			unsigned char c = (unsigned char)msg.data[i];
+			buf_putc(&line, (c < 0x20 && c != '\t') || c == 0x7f ? ' ' : (char)c);
+		}
 	} else {
 		buf_puts(&line, "\"msg\":");
 		json_append_string(&line, span_of(buf_cstr(&msg), msg.len));
