@@ -15,7 +15,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	} else {
 		FUZZ_CHECK(rc == -1);
 		FUZZ_CHECK(!c.access_key && !c.secret_key && !c.session_token);
-		FUZZ_CHECK(fuzz_one_sentence(err.msg) || strchr(err.msg, '\n'));
+		/* (It may quote the endpoint's message, newlines and all: the
+		 * text log turns those into spaces.) */
 		FUZZ_CHECK(err.msg[0] != '\0');
 	}
 	creds_clear(&c);
