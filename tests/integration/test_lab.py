@@ -32,10 +32,7 @@ def _code(e):
 
 
 def _denied(e):
-	"""moto answers auth failures as XML with HTTP 403, which botocore's JSON parser reports as
-	Code "403" with the XML in Message."""
-	err = e.response.get("Error", {})
-	return "AccessDenied" in (err.get("Code") or "") + (err.get("Message") or "")
+	return _code(e) == "AccessDeniedException" and e.response["ResponseMetadata"]["HTTPStatusCode"] == 400
 
 
 def _task(lab, heartbeat=None, input=None):
@@ -45,26 +42,33 @@ def _task(lab, heartbeat=None, input=None):
 
 
 def test_auth_is_enforced(lab):
+	"""And refusals come back as AWS's JSON protocol answers them: HTTP 400 with a __type."""
 	akid, _ = lab.keys("task")
+	cases = [
+		(_sfn(lab.endpoint, akid, "not-the-secret-0123456789"), "InvalidSignatureException"),
+		(_sfn(lab.endpoint, "AKIANOSUCHKEY0000000", "x" * 40), "UnrecognizedClientException"),
+		# The task user may only send task results: listing state machines is denied.
+		(lab.user_client("stepfunctions", "task"), "AccessDeniedException"),
+	]
+	for client, want in cases:
+		try:
+			client.list_state_machines()
+		except ClientError as e:
+			assert _code(e) == want and e.response["ResponseMetadata"]["HTTPStatusCode"] == 400, e.response
+			assert e.response["Error"]["Message"], e.response
+		else:
+			raise AssertionError("accepted; wanted %s" % want)
+	# No signature at all (moto itself would answer HTTP 500).
+	req = urllib.request.Request(lab.endpoint + "/", data=b"{}", method="POST", headers={
+		"X-Amz-Target": "AWSStepFunctions.SendTaskHeartbeat", "Content-Type": "application/x-amz-json-1.0"})
 	try:
-		_sfn(lab.endpoint, akid, "not-the-secret-0123456789").list_state_machines()
-	except ClientError as e:
-		assert e.response["ResponseMetadata"]["HTTPStatusCode"] in (400, 403), e.response
+		urllib.request.urlopen(req, timeout=10)
+	except urllib.error.HTTPError as e:
+		assert e.code == 400, e.code
+		assert json.loads(e.read())["__type"] == "MissingAuthenticationTokenException"
 	else:
-		raise AssertionError("a request signed with a wrong secret was accepted")
-	try:
-		_sfn(lab.endpoint, "AKIANOSUCHKEY0000000", "x" * 40).list_state_machines()
-	except ClientError:
-		pass
-	else:
-		raise AssertionError("a request with an unknown access key was accepted")
-	# The task user may only send task results: listing state machines is denied.
-	try:
-		lab.user_client("stepfunctions", "task").list_state_machines()
-	except ClientError as e:
-		assert _denied(e), e.response
-	else:
-		raise AssertionError("the task user could list state machines")
+		raise AssertionError("an unsigned request was accepted")
+	assert [c.error for c in lab.calls("SendTaskHeartbeat", token="")][-1:] == ["MissingAuthenticationTokenException"]
 
 
 def test_noperm_user_is_denied_send_task_success(lab):
@@ -80,7 +84,7 @@ def test_noperm_user_is_denied_send_task_success(lab):
 	c.send_task_heartbeat(taskToken=task.token)
 	calls = lab.calls(token=task.token)
 	assert [(x.operation, x.ok) for x in calls] == [("SendTaskSuccess", False), ("SendTaskHeartbeat", True)], calls
-	assert calls[0].error == "AccessDenied", calls[0]
+	assert calls[0].error == "AccessDeniedException" and calls[0].status == 400, calls[0]
 	assert lab.describe_execution(ex)["status"] == "RUNNING"
 	lab.user_client("stepfunctions", "task").send_task_failure(taskToken=task.token, error="Done")
 	assert lab.wait_execution(ex, 10)["status"] == "FAILED"

@@ -46,7 +46,9 @@ moto 5.2.1 bugs patched here (see LAB.md): the ECS integration's PascalCase para
 interpreter's boto client (port and keys), the deepcopy in start_execution, the data limit
 (moto refuses a result of exactly 262,144 bytes; AWS accepts it), a race that answers SendTask*
 with HTTP 500 while another execution is starting, and heartbeats refused in the moment between
-runTask and the wait.  StartExecution without a name names every execution "None" and the
+runTask and the wait.  Step Functions auth failures are answered as AWS does (HTTP 400, JSON
+__type), not as moto's XML 403 (or HTTP 500 for an unsigned request); Lab.aws_errors = False
+turns that off.  StartExecution without a name names every execution "None" and the
 second one collides: start_execution() here always passes a name.
 """
 import copy
@@ -257,26 +259,86 @@ def _apply_patches():
 			if getattr(e, "exec_worker", None) is not None and getattr(e.exec_worker, "env", None) is not None]
 	StepFunctionsParserBackend._get_executions = _get_executions
 
-	# Record every SendTask* that reaches moto, before auth, with the raw body.
+	# Step Functions speaks AWS JSON 1.0: AWS answers auth failures with HTTP 400 and a JSON
+	# "__type"; moto answers XML with HTTP 403, and HTTP 500 when there is no signature at all.
+	# Answer as AWS does, so the agent's handling of the real answers is what gets tested.
+	# And record every SendTask* that reaches moto, auth failures included, with the raw body.
 	orig_dispatch = StepFunctionResponse._dispatch
 
 	def _dispatch(self, request, full_url, headers):
+		lab = _ACTIVE
+		if lab is None:
+			return orig_dispatch(self, request, full_url, headers)
 		target = headers.get("X-Amz-Target") or ""
 		op = target.rpartition(".")[2]
-		if op not in SEND_TASK_OPS or _ACTIVE is None:
-			return orig_dispatch(self, request, full_url, headers)
 		body = request.get_data() if hasattr(request, "get_data") else (getattr(request, "body", b"") or b"")
 		try:
 			status, rh, rbody = orig_dispatch(self, request, full_url, headers)
+			if lab.aws_errors and int(status) in (401, 403):
+				status, rh, rbody = _aws_auth_error(rbody, rh)
 		except Exception as e:
-			_ACTIVE._record(op, body, headers, 500, "Exception:" + type(e).__name__)
+			if op in SEND_TASK_OPS:
+				lab._record(op, body, headers, 500, "Exception:" + type(e).__name__)
 			raise
-		err = ""
-		if int(status) != 200:
-			err = _error_code(rbody)
-		_ACTIVE._record(op, body, headers, int(status), err)
+		if op in SEND_TASK_OPS:
+			err = _error_code(rbody) if int(status) != 200 else ""
+			lab._record(op, body, headers, int(status), err)
 		return status, rh, rbody
 	StepFunctionResponse._dispatch = _dispatch
+
+	# Without an Authorization header moto cannot tell the service and answers HTTP 500; AWS
+	# answers 400 MissingAuthenticationTokenException.  (Recorded as a call too.)
+	from moto.moto_server.werkzeug_app import DomainDispatcherApplication
+	orig_call = DomainDispatcherApplication.__call__
+
+	def __call__(self, environ, start_response):
+		lab = _ACTIVE
+		target = environ.get("HTTP_X_AMZ_TARGET", "")
+		if (lab is not None and lab._auth_on and lab.aws_errors and target.startswith("AWSStepFunctions.")
+				and "HTTP_AUTHORIZATION" not in environ and "X-Amz-Signature=" not in environ.get("QUERY_STRING", "")):
+			op = target.rpartition(".")[2]
+			try:
+				n = int(environ.get("CONTENT_LENGTH") or 0)
+			except ValueError:
+				n = 0
+			body = environ["wsgi.input"].read(n) if n > 0 else b""
+			status, h, rbody = _json_error(400, "MissingAuthenticationTokenException", "Missing Authentication Token", {})
+			if op in SEND_TASK_OPS:
+				lab._record(op, body, {}, status, "MissingAuthenticationTokenException")
+			rbody = rbody.encode()
+			start_response("400 Bad Request", [("Content-Type", h["Content-Type"]),
+							   ("Content-Length", str(len(rbody)))])
+			return [rbody]
+		return orig_call(self, environ, start_response)
+	DomainDispatcherApplication.__call__ = __call__
+
+
+_AUTH_ERRORS = {        # moto's code -> AWS JSON protocol's __type (and message, when moto's differs)
+	"AccessDenied": ("AccessDeniedException", None),
+	"SignatureDoesNotMatch": ("InvalidSignatureException", None),
+	"InvalidClientTokenId": ("UnrecognizedClientException",
+				 "The security token included in the request is invalid."),
+	"AuthFailure": ("UnrecognizedClientException", None),
+}
+
+
+def _json_error(status, typ, message, headers):
+	h = {k: v for k, v in (headers or {}).items() if k.lower() not in ("content-type", "content-length", "status")}
+	h["Content-Type"] = "application/x-amz-json-1.0"
+	h["status"] = str(status)
+	return status, h, json.dumps({"__type": typ, "message": message})
+
+
+def _aws_auth_error(body, headers):
+	import re
+	if isinstance(body, bytes):
+		body = body.decode("utf-8", "replace")
+	code = _error_code(body)
+	m = re.search(r"<Message>([^<]*)</Message>", body or "")
+	import html
+	msg = html.unescape(m.group(1)) if m else ""
+	typ, fixed = _AUTH_ERRORS.get(code, (code if code.endswith("Exception") else code + "Exception", None))
+	return _json_error(400, typ, fixed or msg, headers)
 
 
 def _error_code(body):
@@ -297,6 +359,7 @@ def _error_code(body):
 
 class Lab:
 	Skip = Skip             # so a test can raise lab.Skip("why") with the instance it was given
+	aws_errors = True       # Step Functions auth failures as AWS answers them (JSON, HTTP 400)
 
 	def __init__(self, port=0):
 		self.port = port
@@ -317,6 +380,7 @@ class Lab:
 		self.cluster_arn = None
 		self.task_definition_arn = None
 		self.subnet = self.security_group = None
+		self._auth_on = False
 
 	# -- start / stop
 	def start(self):
@@ -346,6 +410,7 @@ class Lab:
 		self._moto_api("/moto-api/reset-auth", b"inf")
 		self._setup()
 		self._moto_api("/moto-api/reset-auth", b"0")
+		self._auth_on = True
 		self._clients.clear()
 		self._verify_auth()
 		self.startup_seconds = time.monotonic() - t0
