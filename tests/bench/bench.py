@@ -838,8 +838,8 @@ def markdown(B, rows, targets):
 	load = "load average %s at the start, %s at the end" % (m["load"], B.load_end)
 	if max(m["load"] or 0, B.load_end or 0) > (m["nproc"] or 1):
 		L.append("- The machine was busy (%s, on %s CPUs): wall-clock figures (exit → report, relay "
-			 "throughput, start overhead, scale) are noisier than on a quiet machine; CPU times and "
-			 "memory are not affected that way." % (load, m["nproc"]))
+			 "throughput, start overhead, scale) are noisier than on a quiet machine; CPU times much "
+			 "less so (shared caches), memory not at all." % (load, m["nproc"]))
 	else:
 		L.append("- %s." % load[0].upper() + load[1:])
 	note = "" if B.kind == "static" else " — **not the static build** (dist/sfn-agent was missing; see below)"
