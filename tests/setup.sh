@@ -23,6 +23,14 @@ command -v pkg-config >/dev/null 2>&1 || missing="$missing pkg-config"
 have_hdr curl/curl.h || missing="$missing libcurl4-openssl-dev"
 have_hdr openssl/evp.h || missing="$missing libssl-dev"
 have_hdr cjson/cJSON.h || missing="$missing libcjson-dev"
+# make test also runs the libFuzzer targets (tests/fuzz: clang and its fuzzer runtime) and valgrind.
+have_fuzzer() {
+	printf 'int LLVMFuzzerTestOneInput(const unsigned char *d, unsigned long n) { (void)d; (void)n; return 0; }\n' |
+		clang -fsanitize=fuzzer,address,undefined -x c -o /dev/null - >/dev/null 2>&1
+}
+command -v clang >/dev/null 2>&1 || missing="$missing clang"
+have_fuzzer || missing="$missing libclang-rt-dev"
+command -v valgrind >/dev/null 2>&1 || missing="$missing valgrind"
 
 if [ -n "$missing" ]; then
 	if [ "$install" = 1 ] && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
