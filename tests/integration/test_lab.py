@@ -458,3 +458,14 @@ def test_task_is_announced_only_when_moto_takes_its_heartbeats(lab):
 		c.send_task_heartbeat(taskToken=task.token)
 		c.send_task_success(taskToken=task.token, output="{}")
 	assert all(x.ok for x in lab.calls("SendTaskHeartbeat") if x.token == task.token)
+
+
+def test_send_task_failure_cause_reaches_the_execution(lab):
+	"""moto drops the cause; the lab passes it on, as AWS does (States.StringToJson($.Cause) works)."""
+	_, ex, task = _task(lab)
+	cause = '{"exitCode":3,"signal":null,"message":"command exited with status 3"}'
+	lab.user_client("stepfunctions", "task").send_task_failure(taskToken=task.token, error="ScriptFailed",
+								   cause=cause)
+	d = lab.wait_execution(ex, 10)
+	assert d["status"] == "FAILED" and d.get("error") == "ScriptFailed", d
+	assert d.get("cause") == cause, d.get("cause")

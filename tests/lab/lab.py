@@ -46,7 +46,7 @@ moto 5.2.1 bugs patched here (see LAB.md): the ECS integration's PascalCase para
 interpreter's boto client (port and keys), the deepcopy in start_execution, the data limit
 (moto refuses a result of exactly 262,144 bytes; AWS accepts it), a race that answers SendTask*
 with HTTP 500 while another execution is starting, and heartbeats refused in the moment between
-runTask and the wait.  Step Functions auth failures are answered as AWS does (HTTP 400, JSON
+runTask and the wait, SendTaskFailure's cause dropped on its way.  Step Functions auth failures are answered as AWS does (HTTP 400, JSON
 __type), not as moto's XML 403 (or HTTP 500 for an unsigned request); Lab.aws_errors = False
 turns that off.  StartExecution without a name names every execution "None" and the
 second one collides: start_execution() here always passes a name.
@@ -258,6 +258,14 @@ def _apply_patches():
 		return [e for e in orig_get_executions(self, execution_status)
 			if getattr(e, "exec_worker", None) is not None and getattr(e.exec_worker, "env", None) is not None]
 	StepFunctionsParserBackend._get_executions = _get_executions
+
+	# (g) SendTaskFailure's cause: moto's handler drops it before the backend, which takes it.
+	def send_task_failure(self):
+		self.stepfunction_backend.send_task_failure(self._get_param("taskToken"), error=self._get_param("error"),
+							    cause=self._get_param("cause"))
+		from moto.core.responses import EmptyResult
+		return EmptyResult()
+	StepFunctionResponse.send_task_failure = send_task_failure
 
 	# Step Functions speaks AWS JSON 1.0: AWS answers auth failures with HTTP 400 and a JSON
 	# "__type"; moto answers XML with HTTP 403, and HTTP 500 when there is no signature at all.
