@@ -469,3 +469,18 @@ def test_send_task_failure_cause_reaches_the_execution(lab):
 	d = lab.wait_execution(ex, 10)
 	assert d["status"] == "FAILED" and d.get("error") == "ScriptFailed", d
 	assert d.get("cause") == cause, d.get("cause")
+
+
+def test_heartbeat_accepted_without_heartbeat_seconds(lab):
+	"""AWS takes a heartbeat for any waiting task; moto refused it without HeartbeatSeconds."""
+	_, ex, task = _task(lab, heartbeat=None)
+	c = lab.user_client("stepfunctions", "task")
+	c.send_task_heartbeat(taskToken=task.token)
+	c.send_task_success(taskToken=task.token, output="{}")
+	assert lab.wait_execution(ex, 10)["status"] == "SUCCEEDED"
+	try:
+		c.send_task_heartbeat(taskToken=task.token)
+	except ClientError as e:
+		assert _code(e) in ("InvalidToken", "TaskTimedOut", "TaskDoesNotExist"), e.response
+	else:
+		raise AssertionError("a heartbeat for a finished task was accepted")

@@ -46,7 +46,8 @@ moto 5.2.1 bugs patched here (see LAB.md): the ECS integration's PascalCase para
 interpreter's boto client (port and keys), the deepcopy in start_execution, the data limit
 (moto refuses a result of exactly 262,144 bytes; AWS accepts it), a race that answers SendTask*
 with HTTP 500 while another execution is starting, and heartbeats refused in the moment between
-runTask and the wait, SendTaskFailure's cause dropped on its way.  Step Functions auth failures are answered as AWS does (HTTP 400, JSON
+runTask and the wait, SendTaskFailure's cause dropped on its way, heartbeats refused for a
+state without HeartbeatSeconds.  Step Functions auth failures are answered as AWS does (HTTP 400, JSON
 __type), not as moto's XML 403 (or HTTP 500 for an unsigned request); Lab.aws_errors = False
 turns that off.  StartExecution without a name names every execution "None" and the
 second one collides: start_execution() here always passes a name.
@@ -258,6 +259,17 @@ def _apply_patches():
 		return [e for e in orig_get_executions(self, execution_status)
 			if getattr(e, "exec_worker", None) is not None and getattr(e.exec_worker, "env", None) is not None]
 	StepFunctionsParserBackend._get_executions = _get_executions
+
+	# (h) AWS takes SendTaskHeartbeat for any waiting task; moto refuses it (InvalidToken) when the
+	# state has no HeartbeatSeconds, and the agent, told its token is dead, would not run.
+	from moto.stepfunctions.parser.asl.eval.callback.callback import CallbackEndpoint
+	orig_notify_heartbeat = CallbackEndpoint.notify_heartbeat
+
+	def notify_heartbeat(self):
+		if orig_notify_heartbeat(self):
+			return True
+		return not self._notify_event.is_set()     # still waiting: accepted, nothing to reset
+	CallbackEndpoint.notify_heartbeat = notify_heartbeat
 
 	# (g) SendTaskFailure's cause: moto's handler drops it before the backend, which takes it.
 	def send_task_failure(self):
