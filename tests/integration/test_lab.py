@@ -169,7 +169,7 @@ def test_calls_count_exactly(lab):
 	assert len(lab.calls("SendTaskHeartbeat", token=task.token)) == 3
 	succ = lab.calls("SendTaskSuccess", token=task.token)
 	assert [x.ok for x in succ] == [True, False], succ
-	assert succ[1].error == second_error, (succ[1], second_error)
+	assert succ[1].error == second_error == "TaskTimedOut", (succ[1], second_error)
 	assert succ[0].akid == lab.keys("task")[0]
 	assert lab.wait_execution(ex, 10)["status"] == "SUCCEEDED"
 
@@ -484,3 +484,10 @@ def test_heartbeat_accepted_without_heartbeat_seconds(lab):
 		assert _code(e) in ("InvalidToken", "TaskTimedOut", "TaskDoesNotExist"), e.response
 	else:
 		raise AssertionError("a heartbeat for a finished task was accepted")
+	# A token nobody issued is not "timed out": it is invalid.
+	try:
+		c.send_task_heartbeat(taskToken=str(__import__("uuid").uuid4()))
+	except ClientError as e:
+		assert _code(e) == "InvalidToken", e.response
+	else:
+		raise AssertionError("an unknown token was accepted")

@@ -47,7 +47,8 @@ interpreter's boto client (port and keys), the deepcopy in start_execution, the 
 (moto refuses a result of exactly 262,144 bytes; AWS accepts it), a race that answers SendTask*
 with HTTP 500 while another execution is starting, and heartbeats refused in the moment between
 runTask and the wait, SendTaskFailure's cause dropped on its way, heartbeats refused for a
-state without HeartbeatSeconds.  Step Functions auth failures are answered as AWS does (HTTP 400, JSON
+state without HeartbeatSeconds, InvalidToken (AWS: TaskTimedOut) for a task token of an
+execution that has ended.  Step Functions auth failures are answered as AWS does (HTTP 400, JSON
 __type), not as moto's XML 403 (or HTTP 500 for an unsigned request); Lab.aws_errors = False
 turns that off.  StartExecution without a name names every execution "None" and the
 second one collides: start_execution() here always passes a name.
@@ -215,7 +216,7 @@ def _apply_patches():
 		with _PENDING_LOCK:
 			started = _PENDING.pop(getattr(callback_endpoint, "callback_id", None), None)
 		if started and _ACTIVE is not None:
-			_ACTIVE._task_started(*started)
+			_ACTIVE._task_started(*started, token=callback_endpoint.callback_id)
 		return orig_wait(self, env=env, timeout_seconds=timeout_seconds, callback_endpoint=callback_endpoint,
 				 heartbeat_endpoint=heartbeat_endpoint)
 	cbmod.StateTaskServiceCallback._eval_wait_for_task_token = _eval_wait_for_task_token
@@ -271,6 +272,12 @@ def _apply_patches():
 		return not self._notify_event.is_set()     # still waiting: accepted, nothing to reset
 	CallbackEndpoint.notify_heartbeat = notify_heartbeat
 
+	# (i) A task that has its result is closed: AWS answers a later SendTaskSuccess/Failure/Heartbeat
+	# TaskTimedOut; moto answers InvalidToken once the execution has ended (rewritten in _dispatch
+	# for tokens the interpreter issued).  Not patched: moto still takes a second result in the
+	# moment before its interpreter thread moves on, and a Retry of a waitForTaskToken task
+	# reuses the token (its second attempt sees the first attempt's result).
+
 	# (g) SendTaskFailure's cause: moto's handler drops it before the backend, which takes it.
 	def send_task_failure(self):
 		self.stepfunction_backend.send_task_failure(self._get_param("taskToken"), error=self._get_param("error"),
@@ -296,6 +303,11 @@ def _apply_patches():
 			status, rh, rbody = orig_dispatch(self, request, full_url, headers)
 			if lab.aws_errors and int(status) in (401, 403):
 				status, rh, rbody = _aws_auth_error(rbody, rh)
+			elif op in SEND_TASK_OPS and int(status) == 400:
+				code = _error_code(rbody)
+				if code == "InvalidToken" and lab._issued(body):
+					status, rh, rbody = _json_error(400, "TaskTimedOut",
+									"Task Timed Out: 'Provided task does not exist anymore'", rh)
 		except Exception as e:
 			if op in SEND_TASK_OPS:
 				lab._record(op, body, headers, 500, "Exception:" + type(e).__name__)
@@ -390,6 +402,7 @@ class Lab:
 		self._calls = []
 		self._exec_tasks = {}       # execution ARN -> [task ARN] in start order
 		self._exec_cursor = {}      # execution ARN -> how many wait_for_task already returned
+		self._tokens = set()        # task tokens the interpreter handed out
 		self._task_cond = threading.Condition(self._lock)
 		self._procs = []
 		self._server = None
@@ -607,8 +620,19 @@ class Lab:
 		r = self.client("stepfunctions").start_execution(stateMachineArn=sm_arn, name=name, input=input)
 		return r["executionArn"]
 
-	def _task_started(self, exec_arn, task_arn):
+	def _issued(self, body):
+		"""Was the token in this request body one the interpreter handed to a task?"""
+		try:
+			token = json.loads(body).get("taskToken")
+		except Exception:
+			return False
+		with self._lock:
+			return token in self._tokens
+
+	def _task_started(self, exec_arn, task_arn, token=None):
 		with self._task_cond:
+			if token:
+				self._tokens.add(token)
 			self._exec_tasks.setdefault(exec_arn, []).append(task_arn)
 			self._task_cond.notify_all()
 
