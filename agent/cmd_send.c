@@ -8,9 +8,7 @@
 #include "../src/commands.h"
 #include "../src/json.h"
 #include "../src/log.h"
-#include "../src/opts.h"
-#include "../wrapper/output.h"
-#include "../wrapper/result.h"
+#include "../src/input.h"
 #include "sfn.h"
 
 #include <errno.h>

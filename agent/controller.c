@@ -1,13 +1,13 @@
 #include "controller.h"
 
 #include "../src/buf.h"
+#include "../src/input.h"
 #include "../src/json.h"
 #include "../src/log.h"
 
 #include <cjson/cJSON.h>
 #include <errno.h>
 #include <getopt.h>
-#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -72,12 +72,10 @@ bool ctl_log_is_text(void)
 
 int ctl_parse_seconds(const char *s, double min, double max, double *out)
 {
-	char *end;
-	errno = 0;
-	double v = strtod(s, &end);
-	if (errno || end == s || *end || !isfinite(v) || v < min || v > max)
+	int64_t ms = seconds_parse(s);
+	if (ms < 0 || (double)ms < min * 1000 || (double)ms > max * 1000)
 		return -1;
-	*out = v;
+	*out = (double)ms / 1000;
 	return 0;
 }
 

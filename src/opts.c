@@ -1,6 +1,7 @@
 #include "opts.h"
 
 #include "buf.h"
+#include "input.h"
 
 #include <ctype.h>
 #include <getopt.h>
@@ -38,22 +39,6 @@ void run_usage(FILE *f)
 	      "could not be reported; 125 when the agent could not start; 126/127 when the\n"
 	      "command could not be executed / was not found.\n",
 	      f);
-}
-
-int64_t seconds_parse(const char *s)
-{
-	/* Only plain decimals: strtod alone would also take hex, "inf", "1e3"
-	 * and leading blanks. */
-	if (!s || !*s)
-		return -1;
-	for (const char *p = s; *p; p++)
-		if (!isdigit((unsigned char)*p) && *p != '.')
-			return -1;
-	char *end;
-	double v = strtod(s, &end);
-	if (*end != '\0' || v < 0 || v > MAX_SECONDS)
-		return -1;
-	return (int64_t)(v * 1000.0 + 0.5);
 }
 
 enum opt_id {
@@ -109,7 +94,7 @@ static int bad(struct err *err, const struct setting *st, bool from_env, const c
 static int seconds_setting(int64_t *dst, const struct setting *st, bool from_env, const char *v, struct err *err)
 {
 	int64_t ms = seconds_parse(v);
-	if (ms < 0)
+	if (ms < 0 || ms > (int64_t)(MAX_SECONDS * 1000))
 		return bad(err, st, from_env, v, "give a number of seconds from 0 to 31536000, e.g. 60");
 	*dst = ms;
 	return 0;

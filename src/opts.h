@@ -44,10 +44,6 @@ enum opts_status run_options_parse(int argc, char **argv, const struct sys *sys,
 				   struct err *err);
 void run_options_free(struct run_options *o);
 
-/* "12", "0.5" -> milliseconds; -1 for anything else (negative, junk, over a
- * year).  Shared with the subcommands that take seconds. */
-int64_t seconds_parse(const char *s);
-
 void run_usage(FILE *f);
 
 #endif

@@ -5,10 +5,10 @@
 
 #include "../src/buf.h"
 #include "../src/err.h"
+#include "../src/input.h"
 
 enum output_mode { OUTPUT_AUTO, OUTPUT_FILE, OUTPUT_STDOUT, OUTPUT_NONE };
 
-#define OUTPUT_MAX_BYTES 262144
 /* How much of SFN_OUTPUT (and of stdout's tail) is worth reading: more than
  * the limit, so that a pretty-printed result that compacts under the limit is
  * still accepted. */

@@ -42,28 +42,6 @@ static int parse_status(const char *s, size_t len, int *out)
 	return 0;
 }
 
-int error_name_validate(const char *name, const char *what, struct err *err)
-{
-	size_t len = strlen(name), chars = 0;
-	if (len == 0)
-		return err_set(err, "%s is empty: give an error name of 1 to %d characters", what, ERROR_NAME_MAX);
-	for (size_t i = 0; i < len;) {
-		unsigned char c = (unsigned char)name[i];
-		size_t n = utf8_seq_len((const unsigned char *)name + i, len - i);
-		if (n == 0)
-			return err_set(err, "%s is not valid UTF-8 (byte %zu): give a plain error name", what, i);
-		if (c < 0x20 || c == 0x7F)
-			return err_set(err, "%s contains a control character (byte %zu): give a plain error name",
-				       what, i);
-		i += n;
-		chars++;
-	}
-	if (chars > ERROR_NAME_MAX)
-		return err_set(err, "%s is %zu characters long, more than the %d Step Functions accepts: "
-			       "give a shorter error name", what, chars, ERROR_NAME_MAX);
-	return 0;
-}
-
 void exit_code_map_free(struct exit_code_map *map, size_t n)
 {
 	for (size_t i = 0; i < n; i++)

@@ -5,13 +5,12 @@
 
 #include "../src/buf.h"
 #include "../src/err.h"
+#include "../src/input.h"
 #include "output.h"
 #include "supervise.h"
 
 #include <stdbool.h>
 
-#define ERROR_NAME_MAX 256
-#define CAUSE_MAX_BYTES 32768
 
 struct exit_code_map {
 	int code;
@@ -33,8 +32,6 @@ int exit_code_map_parse(const char *s, struct exit_code_map **map, size_t *n, st
 void exit_code_map_free(struct exit_code_map *map, size_t n);
 /* Parses "0,143".  -1 with err. */
 int success_codes_parse(const char *s, int **codes, size_t *n, struct err *err);
-/* Checks an error name: 1-256 characters.  -1 with err. */
-int error_name_validate(const char *name, const char *what, struct err *err);
 
 struct report {
 	bool success;

@@ -2,6 +2,7 @@
  * clear sentence for each kind of bad value. */
 #include "check.h"
 
+#include "../../src/input.h"
 #include "../../src/opts.h"
 
 #include <stdarg.h>
@@ -114,6 +115,7 @@ static void test_bad_values(void)
 	CHECK(strstr(err.msg, "--heartbeat 'abc'") && strstr(err.msg, "seconds"));
 	CHECK(parse(&o, &err, 4, "sfn-agent", "--timeout", "-1", "true") == OPTS_ERROR);
 	CHECK(parse(&o, &err, 4, "sfn-agent", "--grace", "1e3", "true") == OPTS_ERROR);
+	CHECK(parse(&o, &err, 4, "sfn-agent", "--timeout", "31536001", "true") == OPTS_ERROR);
 	CHECK(parse(&o, &err, 4, "sfn-agent", "--output", "yaml", "true") == OPTS_ERROR);
 	CHECK(strstr(err.msg, "auto, file, stdout or none"));
 	CHECK(parse(&o, &err, 4, "sfn-agent", "--on-token-lost", "ignore", "true") == OPTS_ERROR);
@@ -147,7 +149,8 @@ static void test_seconds_parse(void)
 	CHECK(seconds_parse("60") == 60000);
 	CHECK(seconds_parse("0.25") == 250);
 	CHECK(seconds_parse("31536000") == 31536000000LL);
-	CHECK(seconds_parse("31536001") == -1);
+	CHECK(seconds_parse("31536001") == 31536001000LL); /* the run mode's cap is its own */
+	CHECK(seconds_parse("1000000001") == -1);
 	CHECK(seconds_parse("") == -1);
 	CHECK(seconds_parse(" 5") == -1);
 	CHECK(seconds_parse("0x10") == -1);
