@@ -491,3 +491,23 @@ def test_heartbeat_accepted_without_heartbeat_seconds(lab):
 		assert _code(e) == "InvalidToken", e.response
 	else:
 		raise AssertionError("an unknown token was accepted")
+
+
+def test_retry_gives_each_attempt_its_own_token(lab):
+	"""moto reused the token, so a retried attempt saw the failed attempt's result at once."""
+	d = lab.definition(heartbeat=30, timeout=60)
+	d["States"]["RunCommand"]["Retry"] = [{"ErrorEquals": ["ContainerStopped"], "IntervalSeconds": 1,
+						"MaxAttempts": 2}]
+	sm = lab.create_state_machine(definition=d)
+	ex = lab.start_execution(sm, {"commands": ["job"]})
+	c = lab.user_client("stepfunctions", "task")
+	t1 = lab.wait_for_task(ex)
+	c.send_task_failure(taskToken=t1.token, error="ContainerStopped")
+	t2 = lab.wait_for_task(ex, 15)
+	assert t2.token != t1.token and t2.command == ["job"], (t1, t2)
+	c.send_task_heartbeat(taskToken=t2.token)
+	assert lab.describe_execution(ex)["status"] == "RUNNING", "the retry did not wait for its own result"
+	c.send_task_success(taskToken=t2.token, output='{"attempt":2}')
+	done = lab.wait_execution(ex, 10)
+	assert done["status"] == "SUCCEEDED" and json.loads(done["output"]) == {"attempt": 2}, done
+	assert [e["type"] for e in lab.history(ex)].count("TaskFailed") == 1

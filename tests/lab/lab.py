@@ -48,7 +48,7 @@ interpreter's boto client (port and keys), the deepcopy in start_execution, the 
 with HTTP 500 while another execution is starting, and heartbeats refused in the moment between
 runTask and the wait, SendTaskFailure's cause dropped on its way, heartbeats refused for a
 state without HeartbeatSeconds, InvalidToken (AWS: TaskTimedOut) for a task token of an
-execution that has ended.  Step Functions auth failures are answered as AWS does (HTTP 400, JSON
+execution that has ended, one token for every attempt of a Retry.  Step Functions auth failures are answered as AWS does (HTTP 400, JSON
 __type), not as moto's XML 403 (or HTTP 500 for an unsigned request); Lab.aws_errors = False
 turns that off.  StartExecution without a name names every execution "None" and the
 second one collides: start_execution() here always passes a name.
@@ -277,6 +277,20 @@ def _apply_patches():
 	# for tokens the interpreter issued).  Not patched: moto still takes a second result in the
 	# moment before its interpreter thread moves on, and a Retry of a waitForTaskToken task
 	# reuses the token (its second attempt sees the first attempt's result).
+
+	# (j) A Retry of a waitForTaskToken task: moto makes the token once per state and each retry
+	# reuses it, so the new attempt sees the old attempt's result at once.  AWS issues a new
+	# token per attempt: so does the lab.
+	from moto.stepfunctions.parser.asl.component.state.exec.execute_state import ExecutionState
+	orig_evaluate = ExecutionState._evaluate_with_timeout
+
+	def _evaluate_with_timeout(self, env):
+		state = env.states.context_object.context_object_data.get("State") or {}
+		if (state.get("RetryCount", 0) > 0 and self._is_integration_pattern()
+				and ResourceCondition.WaitForTaskToken in self._supported_integration_patterns):
+			env.callback_pool_manager.add(env.states.context_object.update_task_token())
+		return orig_evaluate(self, env)
+	cbmod.StateTaskServiceCallback._evaluate_with_timeout = _evaluate_with_timeout
 
 	# (g) SendTaskFailure's cause: moto's handler drops it before the backend, which takes it.
 	def send_task_failure(self):
