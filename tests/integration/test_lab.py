@@ -511,3 +511,25 @@ def test_retry_gives_each_attempt_its_own_token(lab):
 	done = lab.wait_execution(ex, 10)
 	assert done["status"] == "SUCCEEDED" and json.loads(done["output"]) == {"attempt": 2}, done
 	assert [e["type"] for e in lab.history(ex)].count("TaskFailed") == 1
+
+
+def test_stop_execution_aborts_a_waiting_execution(lab):
+	"""AWS: ABORTED at once and the token is dead.  moto left it RUNNING, then ended it FAILED."""
+	for heartbeat in (30, None):
+		_, ex, task = _task(lab, heartbeat=heartbeat)
+		lab.client("stepfunctions").stop_execution(executionArn=ex, error="Operator", cause="test")
+		assert lab.describe_execution(ex)["status"] == "ABORTED"
+		c = lab.user_client("stepfunctions", "task")
+		for call in (lambda: c.send_task_heartbeat(taskToken=task.token),
+			     lambda: c.send_task_success(taskToken=task.token, output="{}")):
+			try:
+				call()
+			except ClientError as e:
+				assert _code(e) == "TaskTimedOut", e.response
+			else:
+				raise AssertionError("a call with the token of an aborted execution was accepted")
+		deadline = time.monotonic() + 5
+		while lab.history(ex)[-1]["type"] != "ExecutionAborted":
+			assert time.monotonic() < deadline, [e["type"] for e in lab.history(ex)]
+			time.sleep(0.1)
+		assert lab.describe_execution(ex)["status"] == "ABORTED"

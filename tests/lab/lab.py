@@ -48,7 +48,8 @@ interpreter's boto client (port and keys), the deepcopy in start_execution, the 
 with HTTP 500 while another execution is starting, and heartbeats refused in the moment between
 runTask and the wait, SendTaskFailure's cause dropped on its way, heartbeats refused for a
 state without HeartbeatSeconds, InvalidToken (AWS: TaskTimedOut) for a task token of an
-execution that has ended, one token for every attempt of a Retry.  Step Functions auth failures are answered as AWS does (HTTP 400, JSON
+execution that has ended, one token for every attempt of a Retry, StopExecution ending a
+waiting execution FAILED a moment later instead of ABORTED at once.  Step Functions auth failures are answered as AWS does (HTTP 400, JSON
 __type), not as moto's XML 403 (or HTTP 500 for an unsigned request); Lab.aws_errors = False
 turns that off.  StartExecution without a name names every execution "None" and the
 second one collides: start_execution() here always passes a name.
@@ -291,6 +292,38 @@ def _apply_patches():
 			env.callback_pool_manager.add(env.states.context_object.update_task_token())
 		return orig_evaluate(self, env)
 	cbmod.StateTaskServiceCallback._evaluate_with_timeout = _evaluate_with_timeout
+
+	# (k) StopExecution: moto stops the program, then the interrupted wait fails the task and that
+	# error overrides the stop: the execution ends FAILED (TaskTimedOut).  AWS: ABORTED.
+	from moto.stepfunctions.parser.asl.eval.environment import Environment
+	from moto.stepfunctions.parser.asl.eval.program_state import ProgramStopped
+	for name in ("set_error", "set_timed_out"):
+		def keep_stop(self, *a, _orig=getattr(Environment, name), **kw):
+			if isinstance(self._program_state, ProgramStopped):
+				return None
+			return _orig(self, *a, **kw)
+		setattr(Environment, name, keep_stop)
+
+	# ... and AWS shows ABORTED at once, and wakes a task waiting without heartbeats too.
+	from moto.stepfunctions.parser.backend.execution import Execution as ParserExecution
+	from moto.stepfunctions.parser.api import ExecutionStatus
+	orig_exec_stop = ParserExecution.stop
+
+	def exec_stop(self, stop_date, error, cause):
+		orig_exec_stop(self, stop_date=stop_date, error=error, cause=cause)
+		if self.exec_status == ExecutionStatus.RUNNING:
+			self.exec_status = ExecutionStatus.ABORTED
+			self.stop_date = stop_date
+		env = getattr(self.exec_worker, "env", None)
+		pool = getattr(env, "callback_pool_manager", None)
+		for ep in list(getattr(pool, "_pool", {}).values()):
+			if ep.get_outcome() is None:
+				# outcome None: the wait ends and finds the program stopped
+				ep._notify_event.set()
+				hb = getattr(ep, "_heartbeat_endpoint", None)
+				if hb is not None:
+					hb.notify()
+	ParserExecution.stop = exec_stop
 
 	# (g) SendTaskFailure's cause: moto's handler drops it before the backend, which takes it.
 	def send_task_failure(self):
