@@ -78,9 +78,20 @@ def indent(text, n=4):
 
 # ---------------------------------------------------------------- unit
 
+def _labelled(spec):
+	"""'LABEL=PATH' or 'PATH' -> (label, absolute path)."""
+	label, sep, path = spec.partition("=")
+	if not sep or "/" in label:
+		label, path = "", spec
+	return label, os.path.abspath(path)
+
+
 def run_units(unit_dir, pattern, counts, listing):
+	"""unit_dir may be LABEL=DIR: the label then tags every name, e.g. test_json.x[asan]."""
 	if not unit_dir:
 		return
+	label, unit_dir = _labelled(unit_dir)
+	tag = "[%s]" % label if label else ""
 	if not os.path.isdir(unit_dir):
 		out("note: no unit test directory %s (build it with make unit)" % unit_dir)
 		return
@@ -107,7 +118,7 @@ def run_units(unit_dir, pattern, counts, listing):
 			continue
 		fails = 0
 		for verdict, name in wanted:
-			full = "%s.%s" % (base, name)
+			full = "%s.%s%s" % (base, name, tag)
 			if verdict == "PASS":
 				counts["passed"] += 1
 				out("PASS %s" % full)
@@ -121,7 +132,7 @@ def run_units(unit_dir, pattern, counts, listing):
 			counts["failed"] += 1
 			why = "timed out after %ss" % UNIT_TIMEOUT if rc == "timeout" else (
 				"killed by signal %d" % -rc if isinstance(rc, int) and rc < 0 else "exit status %s" % rc)
-			out("FAIL %s (%.1fs): binary %s without a FAIL line" % (base, dt, why))
+			out("FAIL %s%s (%.1fs): binary %s without a FAIL line" % (base, tag, dt, why))
 			out(indent((so + se)[-3000:] or "(no output)"))
 
 
@@ -187,7 +198,9 @@ def _run_one(fn, lab, agent, res, stdout_proxy):
 		res.done.set()
 
 
-def run_integration(tests, agent, jobs, counts):
+def run_integration(tests, agents, jobs, counts):
+	"""Every test against each (label, binary) in turn, in one lab; the names of the runs after
+	the first carry the label, e.g. "test_run.test_x[static]"."""
 	from lab import Lab
 	if not tests:
 		return
@@ -199,12 +212,24 @@ def run_integration(tests, agent, jobs, counts):
 		out("FAIL lab (%.1fs): the lab did not start" % (time.monotonic() - t0))
 		out(indent(traceback.format_exc()))
 		return
-	out("lab: %s up in %.1fs; agent under test: %s" % (lab.endpoint, lab.startup_seconds, agent))
+	out("lab: %s up in %.1fs" % (lab.endpoint, lab.startup_seconds))
 	proxy = _ThreadOutput(sys.stdout)
 	sys.stdout = proxy
+	try:
+		for label, agent in agents:
+			out("agent under test%s: %s" % (" [%s]" % label if label else "", agent))
+			named = [(name + ("[%s]" % label if label else ""), fn, timeout, err)
+				 for name, fn, timeout, err in tests]
+			_run_all(named, lab, agent, jobs, counts, proxy)
+	finally:
+		sys.stdout = proxy.real
+		lab.stop()
+
+
+def _run_all(tests, lab, agent, jobs, counts, proxy):
 	pending = list(tests)
 	running = []
-	try:
+	if True:
 		while pending or running:
 			while pending and len(running) < jobs:
 				name, fn, timeout, import_error = pending.pop(0)
@@ -232,9 +257,6 @@ def run_integration(tests, agent, jobs, counts):
 					res.start = res.start or res.end
 					res.detail = "(output of a test still running is not available)"
 					report(res, counts)
-	finally:
-		sys.stdout = proxy.real
-		lab.stop()
 
 
 def report(res, counts):
@@ -284,26 +306,33 @@ def kill_leftovers():
 
 def main(argv):
 	ap = argparse.ArgumentParser(prog="tests/run.py", description=__doc__.split("\n\n")[0])
-	ap.add_argument("--bin", default=os.environ.get("SFN_TEST_BIN") or "./sfn-agent",
-			help="binary under test (default $SFN_TEST_BIN or ./sfn-agent)")
-	ap.add_argument("--unit-dir", default=None, help="directory of unit test binaries")
+	ap.add_argument("--bin", action="append", default=None,
+			help="binary under test, PATH or LABEL=PATH; repeat it to run the integration tests "
+			     "against each in turn (default $SFN_TEST_BIN or ./sfn-agent)")
+	ap.add_argument("--unit-dir", action="append", default=None,
+			help="directory of unit test binaries (may be repeated)")
 	ap.add_argument("-k", dest="pattern", default=None, help="run only tests whose name contains PATTERN")
 	ap.add_argument("-j", dest="jobs", type=int, default=3, help="integration tests in parallel (default 3)")
 	ap.add_argument("--list", action="store_true", help="list the tests and exit")
 	a = ap.parse_args(argv)
-	agent = os.path.abspath(a.bin)
+	agents = []
+	for spec in a.bin or [os.environ.get("SFN_TEST_BIN") or "./sfn-agent"]:
+		agents.append(_labelled(spec))
 	counts = {"passed": 0, "failed": 0, "skipped": 0}
 	t0 = time.monotonic()
 	tests = load_tests(a.pattern)
 	if a.list:
-		run_units(a.unit_dir, a.pattern, counts, True)
+		for d in a.unit_dir or [None]:
+			run_units(d, a.pattern, counts, True)
 		for name, *_ in tests:
 			out(name)
 		return 0
-	run_units(a.unit_dir, a.pattern, counts, False)
-	if tests and not os.access(agent, os.X_OK):
-		out("note: %s is not an executable: tests that run the agent will fail" % agent)
-	run_integration(tests, agent, max(1, a.jobs), counts)
+	for d in a.unit_dir or [None]:
+		run_units(d, a.pattern, counts, False)
+	for label, agent in agents:
+		if tests and not os.access(agent, os.X_OK):
+			out("note: %s is not an executable: tests that run the agent will fail" % agent)
+	run_integration(tests, agents, max(1, a.jobs), counts)
 	if not (counts["passed"] or counts["failed"] or counts["skipped"]):
 		out("note: no test ran%s" % (" (nothing matches -k %s)" % a.pattern if a.pattern else ""))
 	line = "%d passed, %d failed" % (counts["passed"], counts["failed"])
