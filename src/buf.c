@@ -109,21 +109,38 @@ void buf_printf(struct buf *b, const char *fmt, ...)
 	va_end(ap);
 }
 
-void tail_append(struct tail *t, const void *p, size_t n)
+char *tail_reserve(struct tail *t, size_t want)
 {
-	const char *s = p;
-	t->total += n;
-	if (n >= t->max) {
-		buf_reset(&t->b);
-		buf_append(&t->b, s + n - t->max, t->max);
-		return;
-	}
-	if (t->b.len + n > 2 * t->max) {
-		size_t keep = t->max - n;
+	if (want > t->max)
+		want = t->max;
+	if (t->b.len + want > TAIL_SLACK * t->max) {
+		/* Keep the newest max bytes: whatever the read then brings, the
+		 * tail still holds the last max bytes of the stream. */
+		size_t keep = t->b.len < t->max ? t->b.len : t->max;
 		memmove(t->b.data, t->b.data + t->b.len - keep, keep);
 		t->b.len = keep;
 	}
-	buf_append(&t->b, s, n);
+	buf_reserve(&t->b, want);
+	return t->b.data + t->b.len;
+}
+
+void tail_commit(struct tail *t, size_t n)
+{
+	t->b.len += n;
+	t->b.data[t->b.len] = '\0';
+	t->total += n;
+}
+
+void tail_append(struct tail *t, const void *p, size_t n)
+{
+	const char *s = p;
+	if (n > t->max) {
+		t->total += n - t->max;
+		s += n - t->max;
+		n = t->max;
+	}
+	memcpy(tail_reserve(t, n), s, n);
+	tail_commit(t, n);
 }
 
 struct span tail_span(const struct tail *t)

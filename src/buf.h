@@ -46,8 +46,11 @@ char *buf_steal(struct buf *b);
 /* A NUL-terminated view; "" for an empty buffer. */
 const char *buf_cstr(const struct buf *b);
 
-/* The last `max` bytes of a stream.  Bytes are moved to the front only when
- * the buffer reaches twice the limit, so keeping a tail costs O(1) per byte. */
+/* The last `max` bytes of a stream.  The buffer may grow to TAIL_SLACK
+ * times the limit before the newest `max` bytes are moved to its front, so
+ * keeping a tail costs well under one copy per byte; and the relay reads
+ * straight into it (tail_reserve/tail_commit), so it costs no other copy. */
+#define TAIL_SLACK 4
 struct tail {
 	struct buf b;
 	size_t max;
@@ -55,6 +58,10 @@ struct tail {
 };
 
 void tail_append(struct tail *t, const void *p, size_t n);
+/* Room for up to `want` (at most max) more bytes at the end of the tail, to
+ * read into; then tail_commit() the number of bytes actually put there. */
+char *tail_reserve(struct tail *t, size_t want);
+void tail_commit(struct tail *t, size_t n);
 /* The kept bytes: at most max, the newest ones. */
 struct span tail_span(const struct tail *t);
 /* True when bytes were dropped from the front. */

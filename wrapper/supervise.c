@@ -214,11 +214,17 @@ static void relay(struct stream *st, const char *p, size_t n)
 
 static void read_stream(struct sup *s, struct stream *st)
 {
-	char buf[RELAY_CHUNK];
+	char spare[RELAY_CHUNK];
 	for (int rounds = 0; rounds < 16 && st->fd >= 0; rounds++) {
-		ssize_t n = read(st->fd, buf, sizeof buf);
+		/* Read straight into the tail and relay from there: no copy
+		 * beyond what the kernel does. */
+		bool keep = st->tail->max > 0;
+		size_t room = keep && st->tail->max < RELAY_CHUNK ? st->tail->max : RELAY_CHUNK;
+		char *buf = keep ? tail_reserve(st->tail, room) : spare;
+		ssize_t n = read(st->fd, buf, room);
 		if (n > 0) {
-			tail_append(st->tail, buf, (size_t)n);
+			if (keep)
+				tail_commit(st->tail, (size_t)n);
 			relay(st, buf, (size_t)n);
 			continue;
 		}
