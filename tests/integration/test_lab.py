@@ -518,7 +518,8 @@ def test_stop_execution_aborts_a_waiting_execution(lab):
 	for heartbeat in (30, None):
 		_, ex, task = _task(lab, heartbeat=heartbeat)
 		lab.client("stepfunctions").stop_execution(executionArn=ex, error="Operator", cause="test")
-		assert lab.describe_execution(ex)["status"] == "ABORTED"
+		d = lab.describe_execution(ex)
+		assert (d["status"], d.get("error"), d.get("cause")) == ("ABORTED", "Operator", "test"), d
 		c = lab.user_client("stepfunctions", "task")
 		for call in (lambda: c.send_task_heartbeat(taskToken=task.token),
 			     lambda: c.send_task_success(taskToken=task.token, output="{}")):
@@ -532,4 +533,5 @@ def test_stop_execution_aborts_a_waiting_execution(lab):
 		while lab.history(ex)[-1]["type"] != "ExecutionAborted":
 			assert time.monotonic() < deadline, [e["type"] for e in lab.history(ex)]
 			time.sleep(0.1)
-		assert lab.describe_execution(ex)["status"] == "ABORTED"
+		d = lab.describe_execution(ex)
+		assert (d["status"], d.get("error"), d.get("cause")) == ("ABORTED", "Operator", "test"), d

@@ -49,7 +49,8 @@ with HTTP 500 while another execution is starting, and heartbeats refused in the
 runTask and the wait, SendTaskFailure's cause dropped on its way, heartbeats refused for a
 state without HeartbeatSeconds, InvalidToken (AWS: TaskTimedOut) for a task token of an
 execution that has ended, one token for every attempt of a Retry, StopExecution ending a
-waiting execution FAILED a moment later instead of ABORTED at once.  Step Functions auth failures are answered as AWS does (HTTP 400, JSON
+waiting execution FAILED a moment later instead of ABORTED at once, ECS's task list read
+while another thread adds to it (HTTP 500).  Step Functions auth failures are answered as AWS does (HTTP 400, JSON
 __type), not as moto's XML 403 (or HTTP 500 for an unsigned request); Lab.aws_errors = False
 turns that off.  StartExecution without a name names every execution "None" and the
 second one collides: start_execution() here always passes a name.
@@ -324,6 +325,27 @@ def _apply_patches():
 				if hb is not None:
 					hb.notify()
 	ParserExecution.stop = exec_stop
+
+	def stop_execution(self):
+		from moto.core.responses import ActionResult
+		execution = self.stepfunction_backend.stop_execution(self._get_param("executionArn"))
+		# AWS keeps the error and cause StopExecution was given; moto drops them.
+		if self._get_param("error") is not None:
+			execution.error = self._get_param("error")
+		if self._get_param("cause") is not None:
+			execution.cause = self._get_param("cause")
+		return ActionResult({"stopDate": execution.stop_date})
+	StepFunctionResponse.stop_execution = stop_execution
+
+	# (l) moto's ECS is not thread-safe: describe_tasks iterates a cluster's tasks while another
+	# thread's run_task adds one (RuntimeError, HTTP 500).  Tests run in parallel: serialise them.
+	from moto.ecs.models import EC2ContainerServiceBackend
+	ecs_lock = threading.RLock()
+	for name in ("run_task", "start_task", "describe_tasks", "list_tasks", "stop_task"):
+		def locked(self, *a, _orig=getattr(EC2ContainerServiceBackend, name), **kw):
+			with ecs_lock:
+				return _orig(self, *a, **kw)
+		setattr(EC2ContainerServiceBackend, name, locked)
 
 	# (g) SendTaskFailure's cause: moto's handler drops it before the backend, which takes it.
 	def send_task_failure(self):
