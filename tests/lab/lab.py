@@ -42,18 +42,17 @@ engine.  Nothing here reaches beyond 127.0.0.1.  One Lab per process (moto's bac
 Run as a program: `python3 tests/lab/lab.py serve [--port N]` prints one JSON line (endpoint,
 a state machine, each user's environment) and serves until killed.
 
-moto 5.2.1 bugs patched here (see LAB.md): the ECS integration's PascalCase parameters, the
-interpreter's boto client (port and keys), the deepcopy in start_execution, the data limit
-(moto refuses a result of exactly 262,144 bytes; AWS accepts it), a race that answers SendTask*
-with HTTP 500 while another execution is starting, and heartbeats refused in the moment between
-runTask and the wait, SendTaskFailure's cause dropped on its way, heartbeats refused for a
-state without HeartbeatSeconds, InvalidToken (AWS: TaskTimedOut) for a task token of an
-execution that has ended, one token for every attempt of a Retry, StopExecution ending a
-waiting execution FAILED a moment later instead of ABORTED at once, ECS's task list read
-while another thread adds to it (HTTP 500).  Step Functions auth failures are answered as AWS does (HTTP 400, JSON
-__type), not as moto's XML 403 (or HTTP 500 for an unsigned request); Lab.aws_errors = False
-turns that off.  StartExecution without a name names every execution "None" and the
-second one collides: start_execution() here always passes a name.
+moto 5.2.1 bugs patched here (LAB.md; tests/README.md lists them, test_lab.py tests each):
+the ECS integration's PascalCase parameters; the interpreter's boto client (port and keys); the
+deepcopy in start_execution; a result of exactly 262,144 bytes refused; SendTask* and ECS
+DescribeTasks answering HTTP 500 while another execution or task starts; heartbeats refused
+between runTask and the wait, and for a state without HeartbeatSeconds; SendTaskFailure's cause
+dropped; InvalidToken (AWS: TaskTimedOut) for the token of an ended execution; one token reused
+by every attempt of a Retry; StopExecution leaving a waiting execution RUNNING, then FAILED,
+without its error and cause (AWS: ABORTED at once).  Step Functions auth failures are answered
+as AWS does (HTTP 400, JSON __type), not as moto's XML 403 (or HTTP 500 when unsigned);
+Lab.aws_errors = False turns that off.  StartExecution without a name names every execution
+"None" and the second one collides: start_execution() here always passes a name.
 """
 import copy
 import itertools
