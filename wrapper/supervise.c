@@ -34,7 +34,7 @@
 #define CLEANUP_TERM_MS 2000
 #define CLEANUP_KILL_MS 2000
 #define CLEANUP_POLL_MS 50
-#define RELAY_CHUNK 65536
+#define RELAY_CHUNK (256 * 1024)
 
 extern char **environ;
 
@@ -214,7 +214,7 @@ static void relay(struct stream *st, const char *p, size_t n)
 
 static void read_stream(struct sup *s, struct stream *st)
 {
-	char spare[RELAY_CHUNK];
+	static char spare[RELAY_CHUNK]; /* only when no tail is kept; one loop, no threads */
 	for (int rounds = 0; rounds < 16 && st->fd >= 0; rounds++) {
 		/* Read straight into the tail and relay from there: no copy
 		 * beyond what the kernel does. */
@@ -634,6 +634,11 @@ static int pipe_above_stdio(int fds[2], struct err *err)
 		close(fds[i]);
 		fds[i] = nfd;
 	}
+	/* A pipe larger than the default 64 KiB lets one wake-up of the loop
+	 * relay more: a chatty command costs fewer system calls per byte.  Best
+	 * effort: the kernel may cap it (fs.pipe-max-size). */
+	if (fcntl(fds[0], F_SETPIPE_SZ, RELAY_CHUNK) < 0)
+		log_debug("keeping the default pipe size: %s", strerror(errno));
 	return 0;
 }
 
