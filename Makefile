@@ -57,14 +57,20 @@ asan:
 # The unit tests and the integration tests, with the sanitized binaries:
 # leaks, errors and undefined behaviour all stop the program.
 asan-test: asan
-	@ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
-		python3 tests/run.py --bin $(ASAN_O)/sfn-agent --unit-dir $(ASAN_O)/tests $(if $(K),-k $(K))
+	@$(SAN_ENV) python3 tests/run.py --bin $(ASAN_O)/sfn-agent --unit-dir $(ASAN_O)/tests $(if $(K),-k $(K))
 
 check-deps:
 	@tests/setup.sh
 
-test: check-deps $(BIN) unit fuzz-units
-	@python3 tests/run.py --bin $(abspath $(BIN)) --unit-dir $(O)/tests
+# Every test, in one run that ends "N passed, M failed": the unit tests built
+# normally and with sanitizers, each fuzz target for FUZZ_SECONDS, and the
+# integration suite against the development, static and sanitized binaries,
+# one after the other in one lab.
+SAN_ENV := ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
+test: check-deps $(BIN) unit fuzz-units asan static
+	@$(SAN_ENV) python3 tests/run.py --unit-dir $(O)/tests --unit-dir asan=$(ASAN_O)/tests \
+		--bin $(abspath $(BIN)) --bin static=$(abspath dist/sfn-agent) \
+		--bin asan=$(abspath $(ASAN_O)/sfn-agent)
 
 demo: check-deps $(BIN)
 	@python3 tests/lab/demo.py --bin $(abspath $(BIN))
