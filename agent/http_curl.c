@@ -314,6 +314,8 @@ int http_curl_new(struct http *h, const char *ca_file, struct err *err)
 	if (ca_file) {
 		ci->ca_file = xstrdup(ca_file);
 		curl_easy_setopt(c, CURLOPT_CAINFO, ci->ca_file);
+		/* The same trust for an https:// proxy itself. */
+		curl_easy_setopt(c, CURLOPT_PROXY_CAINFO, ci->ca_file);
 	} else if (&sfn_builtin_ca_bundle_len != NULL && sfn_builtin_ca_bundle_len > 0) {
 		/* BUILT-IN CA BUNDLE HOOK: the static build links a PEM bundle
 		 * (sfn_builtin_ca_bundle, see http.h) for images without one,
@@ -322,6 +324,7 @@ int http_curl_new(struct http *h, const char *ca_file, struct err *err)
 		struct curl_blob blob = { (void *)sfn_builtin_ca_bundle, (size_t)sfn_builtin_ca_bundle_len,
 					  CURL_BLOB_COPY };
 		curl_easy_setopt(c, CURLOPT_CAINFO_BLOB, &blob);
+		curl_easy_setopt(c, CURLOPT_PROXY_CAINFO_BLOB, &blob);
 #endif
 	}
 	/* Otherwise libcurl's compiled-in default location applies. */

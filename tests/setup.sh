@@ -31,6 +31,10 @@ have_fuzzer() {
 command -v clang >/dev/null 2>&1 || missing="$missing clang"
 have_fuzzer || missing="$missing libclang-rt-dev"
 command -v valgrind >/dev/null 2>&1 || missing="$missing valgrind"
+# The empty-image and TLS tests: a static shell for the bare root, and the openssl CLI for a CA.
+[ -x /bin/busybox ] || missing="$missing busybox-static"
+command -v openssl >/dev/null 2>&1 || missing="$missing openssl"
+command -v unshare >/dev/null 2>&1 || missing="$missing util-linux"
 
 if [ -n "$missing" ]; then
 	if [ "$install" = 1 ] && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
