@@ -214,8 +214,7 @@ static enum creds_result ecs_fetch(const struct creds_ctx *ctx, struct creds *ou
 	}
 	r = CREDS_OK;
 out:
-	if (resp.body.data)
-		explicit_bzero(resp.body.data, resp.body.len);
+	buf_free_secret(&resp.body); /* it held the credentials */
 	http_response_free(&resp);
 	if (token) {
 		explicit_bzero(token, strlen(token));

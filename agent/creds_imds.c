@@ -138,12 +138,9 @@ static enum creds_result imds_fetch(const struct creds_ctx *ctx, struct creds *o
 	}
 	r = CREDS_OK;
 out:
-	if (resp.body.data)
-		explicit_bzero(resp.body.data, resp.body.len);
+	buf_free_secret(&resp.body); /* it held the credentials */
 	http_response_free(&resp);
-	if (token.data)
-		explicit_bzero(token.data, token.len);
-	buf_free(&token);
+	buf_free_secret(&token);
 	buf_free(&path);
 	free(base);
 	return r;
@@ -174,7 +171,7 @@ char *imds_region(const struct sys *sys, struct http *http)
 		region = xstrndup(resp.body.data, strcspn(resp.body.data, "\r\n"));
 out:
 	http_response_free(&resp);
-	buf_free(&token);
+	buf_free_secret(&token);
 	free(base);
 	return region;
 }

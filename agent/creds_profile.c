@@ -76,9 +76,7 @@ static int load_files(const struct sys *sys, struct shared_files *f, struct err 
 static void free_file(struct shared_file *f)
 {
 	/* The credentials file holds secrets. */
-	if (f->text.data)
-		explicit_bzero(f->text.data, f->text.len);
-	buf_free(&f->text);
+	buf_free_secret(&f->text);
 	free(f->path);
 }
 
@@ -213,13 +211,9 @@ static enum creds_result profile_fetch(const struct creds_ctx *ctx, struct creds
 	log_debug("credentials: profile \"%s\" from %s", profile, src->path);
 	r = CREDS_OK;
 out:
-	if (sk.data)
-		explicit_bzero(sk.data, sk.len);
-	if (tok.data)
-		explicit_bzero(tok.data, tok.len);
 	buf_free(&ak);
-	buf_free(&sk);
-	buf_free(&tok);
+	buf_free_secret(&sk);
+	buf_free_secret(&tok);
 	buf_free(&where);
 	free_files(&f);
 	return r;

@@ -144,13 +144,9 @@ int creds_sts_parse(struct span body, long status, struct creds *out, struct err
 	out->expires_ms = exp_ms;
 	rc = 0;
 out:
-	if (sk.data)
-		explicit_bzero(sk.data, sk.len);
-	if (tok.data)
-		explicit_bzero(tok.data, tok.len);
 	buf_free(&ak);
-	buf_free(&sk);
-	buf_free(&tok);
+	buf_free_secret(&sk);
+	buf_free_secret(&tok);
 	buf_free(&exp);
 	return rc;
 }
@@ -236,15 +232,10 @@ static enum creds_result web_identity_fetch(const struct creds_ctx *ctx, struct 
 	}
 	r = CREDS_OK;
 out:
-	if (token.data)
-		explicit_bzero(token.data, token.len);
-	if (body.data)
-		explicit_bzero(body.data, body.len);
-	if (resp.body.data)
-		explicit_bzero(resp.body.data, resp.body.len);
+	buf_free_secret(&resp.body); /* it held the credentials */
 	http_response_free(&resp);
-	buf_free(&token);
-	buf_free(&body);
+	buf_free_secret(&token);
+	buf_free_secret(&body);
 	buf_free(&url);
 	free(endpoint);
 	return r;

@@ -168,6 +168,13 @@ void buf_free(struct buf *b)
 	b->len = b->cap = 0;
 }
 
+void buf_free_secret(struct buf *b)
+{
+	if (b->data)
+		explicit_bzero(b->data, b->cap);
+	buf_free(b);
+}
+
 char *buf_steal(struct buf *b)
 {
 	char *p = b->data ? b->data : xstrdup("");

@@ -41,6 +41,8 @@ void buf_printf(struct buf *b, const char *fmt, ...) __attribute__((format(print
 void buf_vprintf(struct buf *b, const char *fmt, va_list ap) __attribute__((format(printf, 2, 0)));
 void buf_reset(struct buf *b);
 void buf_free(struct buf *b);
+/* buf_free for secrets (keys, tokens, credentials answers): zeroes them first. */
+void buf_free_secret(struct buf *b);
 /* Hands the data to the caller (NUL-terminated, never NULL) and empties b. */
 char *buf_steal(struct buf *b);
 /* A NUL-terminated view; "" for an empty buffer. */
