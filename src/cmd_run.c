@@ -119,8 +119,27 @@ out:
 	return next;
 }
 
-/* The first heartbeat, before the command starts: a dead token means the
- * command must not run at all. */
+/* Whether a refused first heartbeat means no result could ever be reported:
+ * a dead token, refused or missing credentials, and a certificate nobody
+ * trusts or an endpoint URL curl cannot use, which will not heal while the
+ * command runs.  Access denied to heartbeats alone still lets the result
+ * through. */
+static bool hopeless(const struct sfn_reply *reply)
+{
+	switch (reply->outcome) {
+	case SFN_TOKEN_DEAD:
+	case SFN_AUTH_FAILED:
+	case SFN_NO_CREDENTIALS:
+		return true;
+	case SFN_REFUSED:
+		return strcmp(reply->code, "TLSError") == 0 || strcmp(reply->code, "InvalidEndpoint") == 0;
+	default:
+		return false;
+	}
+}
+
+/* The first heartbeat, before the command starts: when nothing could ever be
+ * reported, the command must not run at all. */
 static int first_heartbeat(struct run *r)
 {
 	struct sfn_reply reply = { 0 };
@@ -128,35 +147,16 @@ static int first_heartbeat(struct run *r)
 	int rc = 0;
 	if (sfn_send_heartbeat(r->sfn, r->token, r->sys->mono_ms() + FIRST_HEARTBEAT_BUDGET_MS, &reply) == 0) {
 		log_debug("first heartbeat accepted");
-		goto out;
-	}
-	switch (reply.outcome) {
-	case SFN_GAVE_UP:
+	} else if (reply.outcome == SFN_GAVE_UP) {
 		log_warn("Step Functions could not be reached (%s); starting the command anyway and trying again "
 			 "in the background", failure_what(&reply, what, sizeof what));
-		break;
-	case SFN_TOKEN_DEAD:
-	case SFN_AUTH_FAILED:
-	case SFN_NO_CREDENTIALS:
-	fatal:
+	} else {
 		log_refusal("SendTaskHeartbeat", &reply);
-		log_error("not starting the command: no result could ever be reported for this token");
-		rc = -1;
-		break;
-	case SFN_REFUSED:
-		/* A certificate nobody trusts or an endpoint URL curl cannot use
-		 * will not heal while the command runs: the report would fail
-		 * the same way after all its work. */
-		if (strcmp(reply.code, "TLSError") == 0 || strcmp(reply.code, "InvalidEndpoint") == 0)
-			goto fatal;
-		log_refusal("SendTaskHeartbeat", &reply);
-		break;
-	default:
-		/* Access denied to heartbeats alone still lets the result through. */
-		log_refusal("SendTaskHeartbeat", &reply);
-		break;
+		if (hopeless(&reply)) {
+			log_error("not starting the command: no result could ever be reported for this token");
+			rc = -1;
+		}
 	}
-out:
 	sfn_reply_free(&reply);
 	return rc;
 }
