@@ -6,10 +6,12 @@
  *
  * The life of a run, in phases:
  *   RUNNING  the command is alive: relay, forward signals, tick, timeout, grace.
- *   DRAIN    it exited: read the pipes to EOF, but for at most DRAIN_MS (a
- *            background grandchild may hold them open forever).
- *   CLEANUP  SIGTERM every descendant still alive; after CLEANUP_TERM_MS,
- *            SIGKILL the rest; done when none is left. */
+ *   DRAIN    it exited: SIGTERM every descendant still alive, read the pipes
+ *            to EOF; after DRAIN_MS, SIGKILL what is left and stop waiting for
+ *            the pipes (a background grandchild may hold them open forever).
+ *            Done when the pipes are closed, or DRAIN_MS passed, and no
+ *            descendant is left: so the report follows the command's exit by
+ *            at most DRAIN_MS, and at once when the leftovers obey SIGTERM. */
 #include "supervise.h"
 
 #include "../src/log.h"
@@ -31,8 +33,7 @@
 #include <unistd.h>
 
 #define DRAIN_MS 1000
-#define CLEANUP_TERM_MS 2000
-#define CLEANUP_KILL_MS 2000
+#define CLEANUP_KILL_MS 2000 /* for SIGKILL to take effect (a process stuck in the kernel) */
 #define CLEANUP_POLL_MS 50
 #define RELAY_CHUNK (256 * 1024)
 
@@ -139,7 +140,7 @@ void command_result_free(struct command_result *r)
 	r->command = NULL;
 }
 
-enum phase { RUNNING, DRAIN, CLEANUP, DONE };
+enum phase { RUNNING, DRAIN, DONE };
 
 struct stream {
 	int fd;           /* read end, -1 at EOF */
@@ -159,8 +160,8 @@ struct sup {
 	int64_t timeout_at;   /* -1: none */
 	int64_t kill_at;      /* grace expiry after a stop; -1: none */
 	int64_t drain_until;
-	int64_t cleanup_at;   /* CLEANUP: when to move from SIGTERM to SIGKILL */
-	int64_t cleanup_end;
+	int64_t cleanup_end;  /* DRAIN: when to give up on leftovers that survive SIGKILL */
+	bool leftovers_gone;  /* DRAIN: no descendant of the command is left */
 	bool killed;          /* SIGKILL sent to the group for a stop */
 	bool cleanup_killed;
 	bool first_round_done;
@@ -450,23 +451,24 @@ static bool cleanup_round(struct sup *s, bool kill_now)
 	return n == 0;
 }
 
-static void enter_cleanup(struct sup *s)
+/* The command has exited: its leftovers get SIGTERM now and SIGKILL at the
+ * end of the drain. */
+static void start_drain(struct sup *s)
 {
 	int64_t t = now_ms(s);
-	s->phase = CLEANUP;
-	s->cleanup_at = t + CLEANUP_TERM_MS;
-	s->cleanup_end = t + CLEANUP_TERM_MS + CLEANUP_KILL_MS;
+	s->phase = DRAIN;
+	s->drain_until = t + DRAIN_MS;
+	s->cleanup_end = t + DRAIN_MS + CLEANUP_KILL_MS;
 	/* Without the subreaper, group members whose parents died went to
 	 * init, out of our sight in /proc: reach them through the group.  With
 	 * it, every one of them is a descendant and gets exactly one SIGTERM
 	 * below (a second one could cut short a shell's own clean-up trap). */
 	if (!orphans_are_ours && kill(-s->pid, SIGTERM) != 0 && errno != ESRCH)
 		log_warn("cannot signal the command's process group: %s", strerror(errno));
-	if (cleanup_round(s, false))
-		s->phase = DONE;
-	else
+	s->leftovers_gone = cleanup_round(s, false);
+	if (!s->leftovers_gone)
 		log_info("the command left %zu process(es) running: sent SIGTERM, SIGKILL in %d s",
-			 s->n_termed, CLEANUP_TERM_MS / 1000);
+			 s->n_termed, DRAIN_MS / 1000);
 }
 
 static int64_t min_deadline(int64_t a, int64_t b)
@@ -495,26 +497,25 @@ static void run_timers(struct sup *s)
 			send_signal(s, SIGKILL, true);
 		}
 		break;
-	case DRAIN:
-		if (t >= s->drain_until || (s->streams[0].fd < 0 && s->streams[1].fd < 0))
-			enter_cleanup(s);
-		break;
-	case CLEANUP:
-		if (t >= s->cleanup_end) {
-			log_warn("leftover processes of the command did not die after SIGKILL: giving up on them");
-			s->phase = DONE;
-		} else if (t >= s->cleanup_at) {
-			if (!s->cleanup_killed)
-				log_info("leftover processes of the command are still running: sending SIGKILL");
+	case DRAIN: {
+		bool late = t >= s->drain_until;
+		if (late && !s->leftovers_gone && !s->cleanup_killed) {
+			log_info("leftover processes of the command are still running: sending SIGKILL");
 			s->cleanup_killed = true;
 			if (kill(-s->pid, SIGKILL) != 0 && errno != ESRCH)
 				log_warn("cannot signal the command's process group: %s", strerror(errno));
-			if (cleanup_round(s, true))
-				s->phase = DONE;
-		} else if (cleanup_round(s, false)) {
+		}
+		if (!s->leftovers_gone)
+			s->leftovers_gone = cleanup_round(s, late);
+		bool pipes_done = late || (s->streams[0].fd < 0 && s->streams[1].fd < 0);
+		if (pipes_done && s->leftovers_gone) {
+			s->phase = DONE;
+		} else if (t >= s->cleanup_end) {
+			log_warn("leftover processes of the command did not die after SIGKILL: giving up on them");
 			s->phase = DONE;
 		}
 		break;
+	}
 	case DONE:
 		break;
 	}
@@ -751,10 +752,9 @@ int supervise_run(const struct supervise_config *cfg, struct command_result *res
 			next = min_deadline(next, s.killed ? -1 : s.kill_at);
 			break;
 		case DRAIN:
-			next = s.drain_until;
-			break;
-		case CLEANUP:
-			next = t + CLEANUP_POLL_MS;
+			next = s.leftovers_gone ? s.drain_until : min_deadline(s.drain_until, t + CLEANUP_POLL_MS);
+			if (t >= s.drain_until)
+				next = t + CLEANUP_POLL_MS;
 			break;
 		case DONE:
 			break;
@@ -788,10 +788,8 @@ int supervise_run(const struct supervise_config *cfg, struct command_result *res
 				handle_signals(&s);
 		}
 		reap(&s);
-		if (s.phase == RUNNING && s.child_exited) {
-			s.phase = DRAIN;
-			s.drain_until = now_ms(&s) + DRAIN_MS;
-		}
+		if (s.phase == RUNNING && s.child_exited)
+			start_drain(&s);
 		if (s.phase == RUNNING && tick_at >= 0 && now_ms(&s) >= tick_at) {
 			bool stop = false;
 			tick_at = cfg->tick.fn(cfg->tick.ctx, now_ms(&s), &stop);

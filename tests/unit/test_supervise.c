@@ -305,6 +305,22 @@ static void test_leftover_cleans_up(void)
 	run_free(&r);
 }
 
+static void test_leftover_ignoring_sigterm_delays_little(void)
+{
+	/* A leftover that ignores SIGTERM and holds stdout open: the result
+	 * still comes about DRAIN_MS (1 s) after the command's exit, and the
+	 * leftover is gone. */
+	char *a1[] = { "sh", "-c", "(trap '' TERM; exec sleep 30) & echo $!", NULL };
+	struct supervise_config c = base_config(a1);
+	struct run r;
+	run(&c, &r);
+	CHECK(r.res.exit_code == 0);
+	CHECK(r.ms < 1000 + 600);
+	pid_t bg = (pid_t)atol(buf_cstr(&r.out));
+	CHECK(bg > 0 && !alive(bg));
+	run_free(&r);
+}
+
 struct ticker {
 	int calls;
 	int stop_at;   /* call number that asks to stop, 0: never */
@@ -524,6 +540,7 @@ int main(int argc, char **argv)
 	RUN(test_timeout);
 	RUN(test_leftovers);
 	RUN(test_leftover_cleans_up);
+	RUN(test_leftover_ignoring_sigterm_delays_little);
 	RUN(test_tick_and_token_lost);
 	RUN(test_child_signal_state);
 	RUN(test_signal_forwarding);
