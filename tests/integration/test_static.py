@@ -8,15 +8,14 @@ a TLS proxy with a throwaway CA)."""
 import json
 import os
 import shutil
-import socket
-import ssl
 import subprocess
 import sys
 import tempfile
-import threading
 
 sys.path.insert(0, os.path.dirname(__file__))
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "lab"))
 from agentlib import check_stderr, execution, sent, sent_output, stderr_text, task_env  # noqa: E402
+from tls import TlsFront, make_ca, make_server_cert  # noqa: E402
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 STATIC = os.path.join(ROOT, "dist", "sfn-agent")
@@ -149,99 +148,17 @@ def test_empty_image_reports_over_http(lab):
 
 # -- HTTPS through a TLS proxy with a throwaway CA
 
-def _openssl(*args, cwd):
-	assert shutil.which("openssl"), "the openssl command is missing: apt-get install openssl"
-	p = subprocess.run(["openssl", *args], cwd=cwd, capture_output=True, text=True)
-	assert p.returncode == 0, "openssl %s failed: %s" % (args[0], p.stderr)
-
-
-def make_ca(d):
+def make_ca_and_cert(d):
 	"""A CA and a certificate for 127.0.0.1 signed by it, made now; returns (ca.pem, cert, key)."""
-	_openssl("req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
-		 "-keyout", "ca.key", "-out", "ca.pem", "-days", "1", "-subj", "/CN=sfn-agent test CA",
-		 "-addext", "basicConstraints=critical,CA:TRUE", "-addext", "keyUsage=critical,keyCertSign", cwd=d)
-	_openssl("req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
-		 "-keyout", "srv.key", "-out", "srv.csr", "-subj", "/CN=127.0.0.1", cwd=d)
-	with open(os.path.join(d, "ext.cnf"), "w") as f:
-		f.write("subjectAltName=IP:127.0.0.1,DNS:localhost\nbasicConstraints=CA:FALSE\n"
-			"keyUsage=critical,digitalSignature\nextendedKeyUsage=serverAuth\n")
-	_openssl("x509", "-req", "-in", "srv.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial",
-		 "-out", "srv.pem", "-days", "1", "-extfile", "ext.cnf", cwd=d)
-	return tuple(os.path.join(d, n) for n in ("ca.pem", "srv.pem", "srv.key"))
-
-
-class TlsProxy:
-	"""TLS on 127.0.0.1 in front of the lab's plain-HTTP port, bytes passed through unchanged (so
-	the Host header the agent signed is the one moto checks).  Counts finished handshakes and
-	handshakes the client refused."""
-
-	def __init__(self, backend_port, cert, key):
-		self.backend_port = backend_port
-		self.ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-		self.ctx.load_cert_chain(cert, key)
-		self.sock = socket.socket()
-		self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-		self.sock.bind(("127.0.0.1", 0))
-		self.sock.listen(16)
-		self.port = self.sock.getsockname()[1]
-		self.handshakes = 0
-		self.refused = []
-		self.lock = threading.Lock()
-		self.closing = False
-		threading.Thread(target=self._accept, daemon=True).start()
-
-	def _accept(self):
-		while not self.closing:
-			try:
-				c, _ = self.sock.accept()
-			except OSError:
-				return
-			threading.Thread(target=self._serve, args=(c,), daemon=True).start()
-
-	def _serve(self, c):
-		c.settimeout(30)
-		try:
-			t = self.ctx.wrap_socket(c, server_side=True)
-		except (ssl.SSLError, OSError) as e:
-			with self.lock:
-				self.refused.append(str(e))
-			c.close()
-			return
-		with self.lock:
-			self.handshakes += 1
-		b = socket.create_connection(("127.0.0.1", self.backend_port), timeout=30)
-
-		def pump(src, dst):
-			try:
-				while True:
-					data = src.recv(65536)
-					if not data:
-						break
-					dst.sendall(data)
-			except OSError:
-				pass
-			for s in (src, dst):
-				try:
-					s.shutdown(socket.SHUT_RDWR)
-				except OSError:
-					pass
-
-		th = threading.Thread(target=pump, args=(b, t), daemon=True)
-		th.start()
-		pump(t, b)
-		th.join(30)
-		t.close()
-		b.close()
-
-	def close(self):
-		self.closing = True
-		self.sock.close()
+	ca = make_ca(d, "ca")
+	cert, key = make_server_cert(d, os.path.join(d, "ca"))
+	return ca, cert, key
 
 
 def _https_setup(lab):
 	d = tempfile.mkdtemp(prefix="sfn-agent-ca-")
-	ca, cert, key = make_ca(d)
-	proxy = TlsProxy(lab.port, cert, key)
+	ca, cert, key = make_ca_and_cert(d)
+	proxy = TlsFront(lab.port, cert, key)
 	with open(ca, "rb") as f:
 		ca_pem = f.read()
 	shutil.rmtree(d, ignore_errors=True)
@@ -259,7 +176,7 @@ def test_empty_image_https_with_aws_ca_bundle(lab):
 		})
 	finally:
 		img.remove()
-		proxy.close()
+		proxy.stop()
 	assert p.returncode == 0, stderr_text(p)
 	assert proxy.handshakes >= 1, "the agent never reached the TLS proxy"
 	assert proxy.refused == [], proxy.refused
@@ -279,7 +196,7 @@ def test_empty_image_https_with_system_bundle_location(lab):
 		})
 	finally:
 		img.remove()
-		proxy.close()
+		proxy.stop()
 	assert p.returncode == 0, stderr_text(p)
 	assert proxy.refused == [], proxy.refused
 	d = lab.wait_execution(ex, timeout=30)
@@ -297,7 +214,7 @@ def test_empty_image_https_builtin_bundle_rejects_unknown_ca(lab):
 		}, timeout=120)
 	finally:
 		img.remove()
-		proxy.close()
+		proxy.stop()
 	err = stderr_text(p)
 	assert not p.timed_out, "the agent hung on a certificate it cannot verify:\n" + err
 	assert p.returncode != 0, "the agent claimed success without a trusted certificate:\n" + err
@@ -336,7 +253,7 @@ def test_empty_image_https_builtin_bundle_is_used(lab):
 		if img:
 			img.remove()
 		shutil.rmtree(work, ignore_errors=True)
-		proxy.close()
+		proxy.stop()
 	assert p.returncode == 0, stderr_text(p)
 	assert proxy.handshakes >= 1 and proxy.refused == [], proxy.refused
 	d = lab.wait_execution(ex, timeout=30)

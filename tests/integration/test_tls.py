@@ -8,8 +8,6 @@ import re
 import shutil
 import socket
 import socketserver
-import ssl
-import subprocess
 import sys
 import tempfile
 import threading
@@ -17,96 +15,12 @@ import threading
 sys.path.insert(0, os.path.dirname(__file__))
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "lab"))
 from agentlib import check_stderr, execution, sent, stderr_text, task_env  # noqa: E402
+from tls import TlsFront, _Server, _pipe, make_ca, make_server_cert  # noqa: E402
 
 from lab import Skip  # noqa: E402
 
 TIMEOUT = 120
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
-
-
-def _openssl(*args, cwd):
-    subprocess.run(["openssl", *args], cwd=cwd, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-
-
-def make_ca(d, name):
-    _openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", name + "-key.pem", "-out", name + ".pem",
-             "-days", "2", "-subj", "/CN=sfn-agent test CA " + name,
-             "-addext", "basicConstraints=critical,CA:TRUE", "-addext", "keyUsage=critical,keyCertSign,cRLSign",
-             cwd=d)
-    return os.path.join(d, name + ".pem")
-
-
-def make_server_cert(d, ca):
-    with open(os.path.join(d, "ext.cnf"), "w") as f:
-        f.write("subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\nkeyUsage=digitalSignature,keyEncipherment\n"
-                "extendedKeyUsage=serverAuth\n")
-    _openssl("req", "-newkey", "rsa:2048", "-nodes", "-keyout", "server-key.pem", "-out", "server.csr",
-             "-subj", "/CN=127.0.0.1", cwd=d)
-    _openssl("x509", "-req", "-in", "server.csr", "-CA", ca + ".pem", "-CAkey", ca + "-key.pem", "-CAcreateserial",
-             "-out", "server.pem", "-days", "2", "-extfile", "ext.cnf", cwd=d)
-    return os.path.join(d, "server.pem"), os.path.join(d, "server-key.pem")
-
-
-class _Server(socketserver.ThreadingMixIn, socketserver.TCPServer):
-    daemon_threads = True
-    allow_reuse_address = True
-
-
-def _pipe(a, b):
-    """Copy both ways until either side closes."""
-    def one(src, dst):
-        try:
-            while True:
-                data = src.recv(65536)
-                if not data:
-                    break
-                dst.sendall(data)
-        except OSError:
-            pass
-        finally:
-            for s in (src, dst):
-                try:
-                    s.shutdown(socket.SHUT_RDWR)
-                except OSError:
-                    pass
-    t = threading.Thread(target=one, args=(b, a), daemon=True)
-    t.start()
-    one(a, b)
-    t.join(5)
-
-
-class TlsRelay:
-    """https://127.0.0.1:PORT -> the lab's plain HTTP port, byte for byte (Host header and all)."""
-
-    def __init__(self, upstream_port, cert, key):
-        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-        ctx.load_cert_chain(cert, key)
-        self.handshakes = 0
-        self.failed_handshakes = 0
-        owner = self
-
-        class H(socketserver.BaseRequestHandler):
-            def handle(self):
-                try:
-                    tls = ctx.wrap_socket(self.request, server_side=True)
-                except (ssl.SSLError, OSError):
-                    owner.failed_handshakes += 1
-                    return
-                owner.handshakes += 1
-                up = socket.create_connection(("127.0.0.1", upstream_port), timeout=30)
-                try:
-                    _pipe(tls, up)
-                finally:
-                    up.close()
-                    tls.close()
-
-        self.server = _Server(("127.0.0.1", 0), H)
-        self.url = "https://127.0.0.1:%d" % self.server.server_address[1]
-        threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.1}, daemon=True).start()
-
-    def stop(self):
-        self.server.shutdown()
-        self.server.server_close()
 
 
 class ConnectProxy:
@@ -206,7 +120,7 @@ def _refused(lab, agent, task, ex, env, what):
 
 def test_tls_trusts_exactly_the_configured_ca(lab, agent):
     with Pki() as pki:
-        relay = TlsRelay(_lab_port(lab), pki.cert, pki.key)
+        relay = TlsFront(_lab_port(lab), pki.cert, pki.key)
         try:
             ex, task = execution(lab, ["sh", "-c", "echo '{\"tls\":\"AWS_CA_BUNDLE\"}'"])
             _delivered(lab, agent, task, ex, _tls_env(lab, task, relay.url, AWS_CA_BUNDLE=pki.ca), "AWS_CA_BUNDLE")
@@ -217,7 +131,7 @@ def test_tls_trusts_exactly_the_configured_ca(lab, agent):
 
             ex, task = execution(lab, ["sh", "-c", "echo ran"])
             p = _refused(lab, agent, task, ex, _tls_env(lab, task, relay.url), "no CA configured")
-            assert relay.failed_handshakes >= 1
+            assert len(relay.refused) >= 1
 
             ex, task = execution(lab, ["sh", "-c", "echo ran"])
             _refused(lab, agent, task, ex, _tls_env(lab, task, relay.url, AWS_CA_BUNDLE=pki.other_ca), "wrong CA")
@@ -264,7 +178,7 @@ def test_no_way_to_turn_verification_off():
 
 def test_https_proxy_tunnels_and_no_proxy_bypasses(lab, agent):
     with Pki() as pki:
-        relay = TlsRelay(_lab_port(lab), pki.cert, pki.key)
+        relay = TlsFront(_lab_port(lab), pki.cert, pki.key)
         px = ConnectProxy()
         try:
             ex, task = execution(lab, ["sh", "-c", "echo '{\"via\":\"proxy\"}'"])
