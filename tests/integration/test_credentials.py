@@ -122,10 +122,10 @@ def test_credentials_endpoint_down_for_good_fails_clearly(lab, agent):
 
 
 class WebIdentitySts:
-    """AssumeRoleWithWebIdentity on 127.0.0.1.  moto's STS cannot serve it here: the call is unsigned
-    and moto, with auth enforced, answers any request without an Authorization header with HTTP 500.
-    This stand-in checks the form the agent posts and hands out real temporary keys of the role
-    (moto's AssumeRole, which moto then verifies on every Step Functions call)."""
+    """AssumeRoleWithWebIdentity on 127.0.0.1, beside the lab's own STS (test_web_identity_against_
+    the_labs_sts): moto accepts any web identity token, so this stand-in is what checks the form the
+    agent posts and refuses a wrong token.  It hands out real temporary keys of the role (moto's
+    AssumeRole, which moto then verifies on every Step Functions call)."""
 
     def __init__(self, lab, token):
         owner = self
@@ -284,3 +284,25 @@ def test_region_and_task_arn_from_ecs_metadata(lab, agent):
     lab.client("stepfunctions").stop_execution(executionArn=ex)
     assert p.returncode == 125 and b"ran" not in p.stdout
     assert re.search(r"no AWS region: set AWS_REGION", stderr_text(p)), stderr_text(p)
+
+
+def test_web_identity_against_the_labs_sts(lab, agent):
+    """The same through moto's own STS (AssumeRoleWithWebIdentity, unsigned as on AWS): the keys it
+    hands out are temporary keys of the task role, and moto checks them on every Step Functions call."""
+    ex, task = execution(lab, ["sh", "-c", "echo '{\"via\":\"moto sts\"}'"])
+    env = _no_keys(task_env(lab, task))
+    with tempfile.TemporaryDirectory() as d:
+        tok = os.path.join(d, "token")
+        with open(tok, "w") as f:
+            f.write(JWT + "\n")
+        env.update({"AWS_WEB_IDENTITY_TOKEN_FILE": tok, "AWS_ROLE_ARN": lab.task_role_arns["task"],
+                    "AWS_ROLE_SESSION_NAME": "lab-moto-sts", "AWS_ENDPOINT_URL_STS": lab.endpoint})
+        p = _run(lab, agent, task, env)
+    err = stderr_text(p)
+    assert p.returncode == 0, err
+    assert JWT not in err
+    calls = sent(lab, None, task)
+    assert calls and all(c.ok for c in calls), [(c.operation, c.error) for c in calls]
+    user_akid = lab.keys("task")[0]
+    assert all(c.akid.startswith("ASIA") and c.akid != user_akid for c in calls), [c.akid for c in calls]
+    assert lab.wait_execution(ex)["status"] == "SUCCEEDED"

@@ -49,7 +49,8 @@ DescribeTasks answering HTTP 500 while another execution or task starts; heartbe
 between runTask and the wait, and for a state without HeartbeatSeconds; SendTaskFailure's cause
 dropped; InvalidToken (AWS: TaskTimedOut) for the token of an ended execution; one token reused
 by every attempt of a Retry; StopExecution leaving a waiting execution RUNNING, then FAILED,
-without its error and cause (AWS: ABORTED at once).  Step Functions auth failures are answered
+without its error and cause (AWS: ABORTED at once); AssumeRoleWithWebIdentity refused for want
+of a signature it does not need (AWS: unsigned).  Step Functions auth failures are answered
 as AWS does (HTTP 400, JSON __type), not as moto's XML 403 (or HTTP 500 when unsigned);
 Lab.aws_errors = False turns that off.  StartExecution without a name names every execution
 "None" and the second one collides: start_execution() here always passes a name.
@@ -411,6 +412,17 @@ def _apply_patches():
 			return [rbody]
 		return orig_call(self, environ, start_response)
 	DomainDispatcherApplication.__call__ = __call__
+
+	# AssumeRoleWithWebIdentity is unsigned on AWS (the web identity token is the credential);
+	# with auth enforced moto checks a signature there is none of, and answers HTTP 500.
+	from moto.sts.responses import TokenResponse
+	orig_sts_auth = TokenResponse._authenticate_and_authorize_normal_action
+
+	def _sts_auth(self, resource="*"):
+		if self._get_action() == "AssumeRoleWithWebIdentity":
+			return
+		return orig_sts_auth(self, resource)
+	TokenResponse._authenticate_and_authorize_normal_action = _sts_auth
 
 
 _AUTH_ERRORS = {        # moto's code -> AWS JSON protocol's __type (and message, when moto's differs)
