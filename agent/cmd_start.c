@@ -33,6 +33,7 @@ static void usage(FILE *f)
 	fprintf(f,
 		"usage: sfn-agent start --state-machine ARN [--input JSON|@FILE|-] [--name NAME]\n"
 		"                       [--no-wait] [--timeout SECONDS] [--poll SECONDS] [--stop-on-interrupt]\n"
+		"                       [--heartbeat S] [--token-env NAME]\n"
 		"\n"
 		"Starts an execution (StartExecution).  With --no-wait, prints its ARN and exits.\n"
 		"Otherwise checks the state machine as `sfn-agent check` does (findings are warnings),\n"
@@ -48,6 +49,8 @@ static void usage(FILE *f)
 		"                        while nothing happens\n"
 		"  --stop-on-interrupt   on Ctrl-C or SIGTERM, stop the execution (StopExecution); by default\n"
 		"                        it keeps running and the command to stop it is printed\n"
+		"  --heartbeat S         the agent's --heartbeat in the task, for the checks (default 60)\n"
+		"  --token-env NAME      the agent's --token-env in the task, for the checks (TASK_TOKEN)\n"
 		"  --log-level LEVEL     error, warn, info (default) or debug (SFN_AGENT_LOG_LEVEL)\n"
 		"  --log-format FMT      text (default) or json (SFN_AGENT_LOG_FORMAT)\n"
 		"  -h, --help            this text\n"
@@ -63,6 +66,7 @@ struct start {
 	bool no_wait, stop_on_interrupt;
 	int64_t timeout_ms; /* 0: wait forever */
 	int64_t poll_ms;
+	struct asl_options checks; /* what the agent in the task is told, for the checks */
 
 	struct sfn_client *client;
 	char *exec_arn;
@@ -218,7 +222,8 @@ out:
 
 static int parse_options(struct start *s, int argc, char **argv)
 {
-	enum { O_SM = 256, O_INPUT, O_NAME, O_NO_WAIT, O_TIMEOUT, O_POLL, O_STOP, O_LOG_LEVEL, O_LOG_FORMAT };
+	enum { O_SM = 256, O_INPUT, O_NAME, O_NO_WAIT, O_TIMEOUT, O_POLL, O_STOP, O_HB, O_TOKEN_ENV, O_LOG_LEVEL,
+	       O_LOG_FORMAT };
 	static const struct option longopts[] = {
 		{ "state-machine", required_argument, NULL, O_SM },
 		{ "input", required_argument, NULL, O_INPUT },
@@ -227,6 +232,8 @@ static int parse_options(struct start *s, int argc, char **argv)
 		{ "timeout", required_argument, NULL, O_TIMEOUT },
 		{ "poll", required_argument, NULL, O_POLL },
 		{ "stop-on-interrupt", no_argument, NULL, O_STOP },
+		{ "heartbeat", required_argument, NULL, O_HB },
+		{ "token-env", required_argument, NULL, O_TOKEN_ENV },
 		{ "log-level", required_argument, NULL, O_LOG_LEVEL },
 		{ "log-format", required_argument, NULL, O_LOG_FORMAT },
 		{ "help", no_argument, NULL, 'h' },
@@ -257,6 +264,17 @@ static int parse_options(struct start *s, int argc, char **argv)
 				return ctl_usage_error("start", "--poll %s is not a number of seconds from 0.1 to "
 						   "3600: pass e.g. --poll 2", optarg);
 			s->poll_ms = (int64_t)(v * 1000);
+			break;
+		case O_HB:
+			if (ctl_parse_seconds(optarg, 0, 86400, &v) != 0 || v != (int)v)
+				return ctl_usage_error("start", "--heartbeat %s is not a whole number of seconds: pass "
+						   "the agent's --heartbeat, e.g. 60", optarg);
+			s->checks.agent_heartbeat_s = (int)v;
+			break;
+		case O_TOKEN_ENV:
+			if (!*optarg)
+				return ctl_usage_error("start", "--token-env is empty: pass the variable's name");
+			s->checks.token_env = optarg;
 			break;
 		case O_LOG_LEVEL: log_level_arg = optarg; break;
 		case O_LOG_FORMAT: log_format_arg = optarg; break;
@@ -382,7 +400,7 @@ static void warn_findings(struct start *s)
 	struct asl_report report = { 0 };
 	struct sfn_reply reply = { 0 };
 	struct err err = { "" };
-	if (ctl_check_state_machine(s->client, s->sm_arn, NULL, sys_real.mono_ms() + 10000, &report, &reply,
+	if (ctl_check_state_machine(s->client, s->sm_arn, &s->checks, sys_real.mono_ms() + 10000, &report, &reply,
 				    &err) != 0) {
 		if (reply.outcome == SFN_ACCESS_DENIED)
 			log_debug("not checking the state machine: DescribeStateMachine is denied to these "
@@ -667,6 +685,7 @@ int cmd_start(int argc, char **argv)
 	int rc;
 
 	s.poll_ms = 1000;
+	s.checks = (struct asl_options){ ASL_DEFAULT_AGENT_HEARTBEAT, ASL_DEFAULT_TOKEN_ENV };
 	if ((rc = parse_options(&s, argc, argv)) != 0)
 		return rc == HELP_SHOWN ? CTL_OK : rc;
 	if (arn_parse_state_machine(s.sm_arn, "--state-machine", &arn, &err) != 0)

@@ -212,6 +212,18 @@ def test_start_timeout_leaves_execution_running(lab, agent):
     assert lab.describe_execution(m.group(1))["status"] == "RUNNING"
 
 
+def test_start_checks_against_the_agents_heartbeat(lab, agent):
+    """HeartbeatSeconds 10 is too short for the agent's default 60 s heartbeat, and fine for an agent
+    told --heartbeat 2: start's warnings follow what it is told the task's agent does."""
+    sm = lab.create_state_machine(heartbeat=10, timeout=60)
+    p = _start(lab, agent, sm, "--timeout", "0.5", timeout=30)
+    assert p.returncode == 124, stderr_text(p)
+    assert "HeartbeatSeconds" in stderr_text(p), stderr_text(p)
+    p = _start(lab, agent, sm, "--timeout", "0.5", "--heartbeat", "2", timeout=30)
+    assert p.returncode == 124, stderr_text(p)
+    assert "HeartbeatSeconds" not in stderr_text(p), stderr_text(p)
+
+
 def test_start_no_wait_prints_arn_and_names_are_unique(lab, agent):
     sm = _machine(lab, agent)
     arns = []
