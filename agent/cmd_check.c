@@ -46,9 +46,8 @@ int cmd_check(int argc, char **argv)
 	};
 	struct asl_options opt = { ASL_DEFAULT_AGENT_HEARTBEAT, ASL_DEFAULT_TOKEN_ENV };
 	const char *sm = NULL;
-	double v;
 	const char *log_level_arg = NULL, *log_format_arg = NULL;
-	int c;
+	int c, rc;
 
 	optind = 1;
 	opterr = 0;
@@ -56,15 +55,12 @@ int cmd_check(int argc, char **argv)
 		switch (c) {
 		case O_SM: sm = optarg; break;
 		case O_TOKEN_ENV:
-			if (!*optarg)
-				return ctl_usage_error("check", "--token-env is empty: pass the variable's name");
-			opt.token_env = optarg;
+			if ((rc = ctl_set_agent_token_env("check", optarg, &opt)) != 0)
+				return rc;
 			break;
 		case O_HB:
-			if (ctl_parse_seconds(optarg, 0, 86400, &v) != 0 || v != (int)v)
-				return ctl_usage_error("check", "--heartbeat %s is not a whole number of seconds: pass "
-						   "the agent's --heartbeat, e.g. 60", optarg);
-			opt.agent_heartbeat_s = (int)v;
+			if ((rc = ctl_set_agent_heartbeat("check", optarg, &opt)) != 0)
+				return rc;
 			break;
 		case O_LOG_LEVEL: log_level_arg = optarg; break;
 		case O_LOG_FORMAT: log_format_arg = optarg; break;
@@ -95,7 +91,7 @@ int cmd_check(int argc, char **argv)
 	}
 	struct sfn_reply reply = { 0 };
 	struct asl_report report = { 0 };
-	int rc = CTL_USAGE;
+	rc = CTL_USAGE;
 	if (ctl_check_state_machine(client, sm, &opt, sys_real.mono_ms() + 60000, &report, &reply, &err) != 0) {
 		if (reply.outcome != SFN_OK)
 			ctl_report_call("DescribeStateMachine", &reply);

@@ -242,7 +242,7 @@ static int parse_options(struct start *s, int argc, char **argv)
 	double v;
 	const char *log_level_arg = NULL, *log_format_arg = NULL;
 	struct err err = { "" };
-	int c;
+	int c, rc;
 
 	optind = 1;
 	opterr = 0;
@@ -266,15 +266,12 @@ static int parse_options(struct start *s, int argc, char **argv)
 			s->poll_ms = (int64_t)(v * 1000);
 			break;
 		case O_HB:
-			if (ctl_parse_seconds(optarg, 0, 86400, &v) != 0 || v != (int)v)
-				return ctl_usage_error("start", "--heartbeat %s is not a whole number of seconds: pass "
-						   "the agent's --heartbeat, e.g. 60", optarg);
-			s->checks.agent_heartbeat_s = (int)v;
+			if ((rc = ctl_set_agent_heartbeat("start", optarg, &s->checks)) != 0)
+				return rc;
 			break;
 		case O_TOKEN_ENV:
-			if (!*optarg)
-				return ctl_usage_error("start", "--token-env is empty: pass the variable's name");
-			s->checks.token_env = optarg;
+			if ((rc = ctl_set_agent_token_env("start", optarg, &s->checks)) != 0)
+				return rc;
 			break;
 		case O_LOG_LEVEL: log_level_arg = optarg; break;
 		case O_LOG_FORMAT: log_format_arg = optarg; break;

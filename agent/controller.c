@@ -79,6 +79,24 @@ int ctl_parse_seconds(const char *s, double min, double max, double *out)
 	return 0;
 }
 
+int ctl_set_agent_heartbeat(const char *cmd, const char *arg, struct asl_options *o)
+{
+	double v;
+	if (ctl_parse_seconds(arg, 0, 86400, &v) != 0 || v != (int)v)
+		return ctl_usage_error(cmd, "--heartbeat %s is not a whole number of seconds: pass the agent's "
+				       "--heartbeat, e.g. 60", arg);
+	o->agent_heartbeat_s = (int)v;
+	return 0;
+}
+
+int ctl_set_agent_token_env(const char *cmd, const char *arg, struct asl_options *o)
+{
+	if (!*arg)
+		return ctl_usage_error(cmd, "--token-env is empty: pass the variable's name");
+	o->token_env = arg;
+	return 0;
+}
+
 struct sfn_client *ctl_client_new(const char *arn_region, struct err *err)
 {
 	struct sfn_client_config cfg = { 0 };

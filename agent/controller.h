@@ -34,6 +34,12 @@ bool ctl_log_is_text(void);
 /* Seconds as a decimal number in [min, max]; 0 or -1. */
 int ctl_parse_seconds(const char *s, double min, double max, double *out);
 
+/* --heartbeat and --token-env of check and start: the settings of the agent in
+ * the task, which the checks compare against.  0, or CTL_USAGE after one
+ * sentence naming cmd. */
+int ctl_set_agent_heartbeat(const char *cmd, const char *arg, struct asl_options *o);
+int ctl_set_agent_token_env(const char *cmd, const char *arg, struct asl_options *o);
+
 /* A client whose region falls back to the state machine ARN's. */
 struct sfn_client *ctl_client_new(const char *arn_region, struct err *err);
 
