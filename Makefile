@@ -1,7 +1,8 @@
-# sfn-agent: one binary, two halves.
-#   agent/    everything that talks to AWS
+# sfn-agent: one binary, two halves, in layers (a file includes only from its own folder or below):
+#   src/      the program: main, one file per subcommand, the shared CLI helper
+#   agent/    everything that talks to AWS (agent/creds: credentials, agent/asl: state machines)
 #   wrapper/  everything about the command
-#   src/      main, the run mode where the halves meet, and shared helpers
+#   base/     buffers, JSON, logging, the clock/environment seam, errors
 #
 #   make            ./sfn-agent (dynamic, for development)
 #   make test       every test (unit, integration against the local lab); ends "N passed, N failed"
@@ -16,12 +17,12 @@ OPT     ?= -O2 -g
 O       ?= build/dev
 BIN     ?= sfn-agent
 
-STD_CFLAGS := -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -Wshadow -Wformat=2 \
+STD_CFLAGS := -std=c11 -D_GNU_SOURCE -I. -Wall -Wextra -Werror -Wshadow -Wformat=2 \
               -Wno-missing-field-initializers -DSFN_AGENT_VERSION='"$(VERSION)"'
 CFLAGS  += $(OPT) $(STD_CFLAGS) $(EXTRA_CFLAGS)
 LDLIBS  += -lcurl -lcjson -lcrypto
 
-SRCS      := $(sort $(wildcard src/*.c agent/*.c wrapper/*.c))
+SRCS      := $(sort $(wildcard src/*.c agent/*.c agent/*/*.c wrapper/*.c base/*.c))
 LIB_SRCS  := $(filter-out src/main.c,$(SRCS))
 OBJS      := $(SRCS:%.c=$(O)/%.o)
 LIB_OBJS  := $(LIB_SRCS:%.c=$(O)/%.o)
@@ -34,7 +35,7 @@ all: $(BIN)
 $(BIN): $(OBJS)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
-$(O)/%.o: %.c $(wildcard src/*.h agent/*.h wrapper/*.h)
+$(O)/%.o: %.c $(wildcard src/*.h agent/*.h agent/*/*.h wrapper/*.h base/*.h)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -c -o $@ $<
 

@@ -1,4 +1,4 @@
-#include "arn.h"
+#include "agent/arn.h"
 
 #include <ctype.h>
 #include <string.h>

@@ -6,7 +6,7 @@
 #ifndef SFN_ARN_H
 #define SFN_ARN_H
 
-#include "../src/err.h"
+#include "base/err.h"
 
 struct arn {
 	char partition[32];

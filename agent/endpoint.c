@@ -1,7 +1,7 @@
 /* Endpoint URLs: where the calls go.  The environment variables follow the
  * AWS SDKs' service-specific endpoint settings, so one configuration serves
  * the agent and the CLI alike. */
-#include "endpoint.h"
+#include "agent/endpoint.h"
 
 #include <ctype.h>
 #include <stdbool.h>

@@ -2,9 +2,9 @@
 #ifndef SFN_ENDPOINT_H
 #define SFN_ENDPOINT_H
 
-#include "../src/err.h"
-#include "../src/sys.h"
-#include "http.h"
+#include "base/err.h"
+#include "base/sys.h"
+#include "agent/http.h"
 
 /* "https://states.<region>.amazonaws.com" (partition-aware, FIPS with
  * AWS_USE_FIPS_ENDPOINT=true), or AWS_ENDPOINT_URL_<SERVICE>, then

@@ -6,9 +6,9 @@
 #ifndef SFN_HTTP_H
 #define SFN_HTTP_H
 
-#include "../src/buf.h"
-#include "../src/err.h"
-#include "../src/sys.h"
+#include "base/buf.h"
+#include "base/err.h"
+#include "base/sys.h"
 
 #include <stdbool.h>
 

@@ -4,7 +4,7 @@
  * connection to Step Functions open between heartbeats.  What matters most
  * here is telling the caller whether a failed request may have reached the
  * server: a report that may have been delivered must not be called lost. */
-#include "http.h"
+#include "agent/http.h"
 
 #include <curl/curl.h>
 

@@ -1,9 +1,9 @@
 /* Which region to name: the environment, the profile, then what the
  * platform (ECS task metadata, EC2 IMDS) says about where we run. */
-#include "region.h"
+#include "agent/region.h"
 
-#include "creds.h"
-#include "../src/log.h"
+#include "agent/creds/creds.h"
+#include "base/log.h"
 
 #include <cjson/cJSON.h>
 #include <stdlib.h>

@@ -2,9 +2,9 @@
 #ifndef SFN_REGION_H
 #define SFN_REGION_H
 
-#include "../src/err.h"
-#include "../src/sys.h"
-#include "http.h"
+#include "base/err.h"
+#include "base/sys.h"
+#include "agent/http.h"
 
 /* Region, first that yields: AWS_REGION, AWS_DEFAULT_REGION, the profile's
  * region (AWS_CONFIG_FILE / AWS_PROFILE), ECS task metadata

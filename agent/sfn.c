@@ -6,14 +6,14 @@
  * expired session token is fetched again once; a clock-skewed signature is
  * retried once at the server's time; everything else is final and gets a
  * class the caller can switch on. */
-#include "sfn.h"
+#include "agent/sfn.h"
 
-#include "../src/json.h"
-#include "../src/log.h"
-#include "creds.h"
-#include "endpoint.h"
-#include "region.h"
-#include "sigv4.h"
+#include "base/json.h"
+#include "base/log.h"
+#include "agent/creds/creds.h"
+#include "agent/endpoint.h"
+#include "agent/region.h"
+#include "agent/sigv4.h"
 
 #include <cjson/cJSON.h>
 #include <openssl/evp.h>

@@ -8,10 +8,10 @@
 #ifndef SFN_SFN_H
 #define SFN_SFN_H
 
-#include "../src/buf.h"
-#include "../src/err.h"
-#include "../src/sys.h"
-#include "http.h"
+#include "base/buf.h"
+#include "base/err.h"
+#include "base/sys.h"
+#include "agent/http.h"
 
 #include <stdbool.h>
 #include <stdint.h>

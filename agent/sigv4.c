@@ -7,7 +7,7 @@
  *
  * Nothing here may be logged: the canonical request carries the session
  * token, and the intermediate keys are as good as the secret for a day. */
-#include "sigv4.h"
+#include "agent/sigv4.h"
 
 #include <openssl/evp.h>
 #include <openssl/hmac.h>

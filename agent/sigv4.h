@@ -3,8 +3,8 @@
 #ifndef SFN_SIGV4_H
 #define SFN_SIGV4_H
 
-#include "../src/buf.h"
-#include "creds.h"
+#include "base/buf.h"
+#include "agent/creds/creds.h"
 
 #include <stdint.h>
 

@@ -378,7 +378,7 @@ main() {
 	# afresh then.  The link always runs (under a second), so the CA bundle is always current.
 	stamp="$deps_dir $DEPS_CFLAGS $std"
 	if [ "$(cat "$O/stamp" 2>/dev/null)" != "$stamp" ]; then
-		rm -rf "$O/src" "$O/agent" "$O/wrapper"
+		rm -rf "$O/src" "$O/agent" "$O/wrapper" "$O/base"
 		printf '%s\n' "$stamp" >"$O/stamp"
 	fi
 	rm -f "$O/sfn-agent.debug"

@@ -2,15 +2,15 @@
  * says what happened; agent/ tells Step Functions.  The life of a run reads
  * top to bottom in cmd_run(): parse, configure, check the token, first
  * heartbeat, supervise, decide, report, exit. */
-#include "../agent/region.h"
-#include "../agent/sfn.h"
-#include "../wrapper/result.h"
-#include "../wrapper/supervise.h"
-#include "buf.h"
-#include "commands.h"
-#include "json.h"
-#include "log.h"
-#include "opts.h"
+#include "agent/region.h"
+#include "agent/sfn.h"
+#include "wrapper/result.h"
+#include "wrapper/supervise.h"
+#include "base/buf.h"
+#include "src/commands.h"
+#include "base/json.h"
+#include "base/log.h"
+#include "src/opts.h"
 
 #include <stdlib.h>
 #include <string.h>

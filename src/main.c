@@ -1,6 +1,6 @@
 /* sfn-agent: run a command for an AWS Step Functions task and report its
  * result, or control waitForTaskToken workflows.  See README.md. */
-#include "commands.h"
+#include "src/commands.h"
 
 #include <stdio.h>
 #include <string.h>

@@ -1,7 +1,7 @@
-#include "opts.h"
+#include "src/opts.h"
 
-#include "buf.h"
-#include "input.h"
+#include "base/buf.h"
+#include "base/input.h"
 
 #include <ctype.h>
 #include <getopt.h>

@@ -3,12 +3,12 @@
 #ifndef SFN_OPTS_H
 #define SFN_OPTS_H
 
-#include "../wrapper/output.h"
-#include "../wrapper/result.h"
-#include "../wrapper/supervise.h"
-#include "err.h"
-#include "log.h"
-#include "sys.h"
+#include "wrapper/output.h"
+#include "wrapper/result.h"
+#include "wrapper/supervise.h"
+#include "base/err.h"
+#include "base/log.h"
+#include "base/sys.h"
 
 #include <stdbool.h>
 #include <stdio.h>

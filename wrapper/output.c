@@ -31,9 +31,9 @@
  *   very beginning of the kept tail (or a broken-looking end) is reported as
  *   too large rather than guessed at.
  */
-#include "output.h"
+#include "wrapper/output.h"
 
-#include "../src/json.h"
+#include "base/json.h"
 
 #include <errno.h>
 #include <fcntl.h>

@@ -3,9 +3,9 @@
 #ifndef SFN_OUTPUT_H
 #define SFN_OUTPUT_H
 
-#include "../src/buf.h"
-#include "../src/err.h"
-#include "../src/input.h"
+#include "base/buf.h"
+#include "base/err.h"
+#include "base/input.h"
 
 enum output_mode { OUTPUT_AUTO, OUTPUT_FILE, OUTPUT_STDOUT, OUTPUT_NONE };
 

@@ -6,9 +6,9 @@
  * ContainerStopped, and last the --exit-code-map entry for the exit status or
  * the --error name.  A stop for a lost token keeps the --error name: the run
  * mode does not send that report anyway (the token is dead). */
-#include "result.h"
+#include "wrapper/result.h"
 
-#include "../src/json.h"
+#include "base/json.h"
 
 #include <errno.h>
 #include <signal.h>

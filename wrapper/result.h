@@ -3,11 +3,11 @@
 #ifndef SFN_RESULT_H
 #define SFN_RESULT_H
 
-#include "../src/buf.h"
-#include "../src/err.h"
-#include "../src/input.h"
-#include "output.h"
-#include "supervise.h"
+#include "base/buf.h"
+#include "base/err.h"
+#include "base/input.h"
+#include "wrapper/output.h"
+#include "wrapper/supervise.h"
 
 #include <stdbool.h>
 

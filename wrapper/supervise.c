@@ -12,11 +12,11 @@
  *            Done when the pipes are closed, or DRAIN_MS passed, and no
  *            descendant is left: so the report follows the command's exit by
  *            at most DRAIN_MS, and at once when the leftovers obey SIGTERM. */
-#include "supervise.h"
+#include "wrapper/supervise.h"
 
-#include "../src/log.h"
-#include "output.h"
-#include "result.h"
+#include "base/log.h"
+#include "wrapper/output.h"
+#include "wrapper/result.h"
 
 #include <dirent.h>
 #include <errno.h>

@@ -7,9 +7,9 @@
 #ifndef SFN_SUPERVISE_H
 #define SFN_SUPERVISE_H
 
-#include "../src/buf.h"
-#include "../src/err.h"
-#include "../src/sys.h"
+#include "base/buf.h"
+#include "base/err.h"
+#include "base/sys.h"
 
 #include <stdbool.h>
 #include <stdint.h>

@@ -810,7 +810,7 @@ WHY = {
 	"relay": "the agent makes the same system calls as `cat` (one 64 KiB read and one write per chunk, "
 		 "and only about one poll() per 16 chunks, checked with `strace -c`), so the gap is in user "
 		 "space: every chunk is also copied into the tail kept for the output and the cause "
-		 "(src/buf.c tail_append), and that buffer is slid down with memmove() each time it fills. "
+		 "(base/buf.c tail_append), and that buffer is slid down with memmove() each time it fills. "
 		 "That copy is the whole gap: in a scratch build with it switched off, the tree relaying 1 GiB "
 		 "used 264 ms of CPU against 321 ms with it and 253 ms for `cat` (medians of 5, measured once "
 		 "while writing this bench). "

@@ -1,10 +1,10 @@
 /* What every fuzz target shares: a property check that aborts (so libFuzzer
  * keeps the input as a crash), a NUL-terminated copy of the input, and a
- * UTF-8 check independent of src/json.c, so a bug there cannot hide itself. */
+ * UTF-8 check independent of base/json.c, so a bug there cannot hide itself. */
 #ifndef SFN_FUZZ_H
 #define SFN_FUZZ_H
 
-#include "../../src/buf.h"
+#include "base/buf.h"
 
 #include <stdbool.h>
 #include <stddef.h>

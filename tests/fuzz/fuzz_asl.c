@@ -1,9 +1,9 @@
-/* State machine definitions (agent/asl.c: asl_check), as `check` and
+/* State machine definitions (agent/asl/asl.c: asl_check), as `check` and
  * `start` read them from a file or from Step Functions.  Input: one byte of
  * options, then the definition. */
 #include "fuzz.h"
 
-#include "../../agent/asl.h"
+#include "agent/asl/asl.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {

@@ -1,11 +1,11 @@
 /* The failure cause (wrapper/result.c: cause_build) and the UTF-8 repair
- * under it (src/json.c: json_append_string) on whatever a command writes to
+ * under it (base/json.c: json_append_string) on whatever a command writes to
  * stderr: always one valid JSON object of at most CAUSE_MAX_BYTES, valid
  * UTF-8, cut only at the front of stderr. */
 #include "fuzz.h"
 
-#include "../../src/json.h"
-#include "../../wrapper/result.h"
+#include "base/json.h"
+#include "wrapper/result.h"
 
 #include <cjson/cJSON.h>
 

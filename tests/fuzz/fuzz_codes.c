@@ -2,7 +2,7 @@
  * name check behind --error.  Input: selector byte, then the text. */
 #include "fuzz.h"
 
-#include "../../wrapper/result.h"
+#include "wrapper/result.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {

@@ -5,9 +5,9 @@
  * Input: selector byte, then the text. */
 #include "fuzz.h"
 
-#include "../../agent/arn.h"
-#include "../../agent/controller.h"
-#include "../../agent/endpoint.h"
+#include "agent/arn.h"
+#include "src/cli.h"
+#include "agent/endpoint.h"
 
 static bool has_nul_terminator(const char *s, size_t size)
 {

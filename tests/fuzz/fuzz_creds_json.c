@@ -1,8 +1,8 @@
 /* The credentials JSON of the ECS container endpoint and IMDS
- * (agent/creds.c: creds_parse_json): an answer from the network. */
+ * (agent/creds/creds.c: creds_parse_json): an answer from the network. */
 #include "fuzz.h"
 
-#include "../../agent/creds.h"
+#include "agent/creds/creds.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {

@@ -1,9 +1,9 @@
-/* The allow-list of container credentials URLs (agent/creds_ecs.c:
+/* The allow-list of container credentials URLs (agent/creds/ecs.c:
  * creds_ecs_url_allowed): AWS_CONTAINER_CREDENTIALS_FULL_URI comes from the
  * task definition and decides where the task's credentials may be fetched. */
 #include "fuzz.h"
 
-#include "../../agent/creds.h"
+#include "agent/creds/creds.h"
 
 #include <arpa/inet.h>
 #include <curl/curl.h>

@@ -1,8 +1,8 @@
-/* The AWS shared config and credentials files (agent/ini.c: ini_lookup,
+/* The AWS shared config and credentials files (agent/creds/ini.c: ini_lookup,
  * ini_has_section).  Input: section NUL key NUL file text. */
 #include "fuzz.h"
 
-#include "../../agent/ini.h"
+#include "agent/creds/ini.h"
 
 static bool blank(char c)
 {

@@ -1,9 +1,9 @@
-/* ISO 8601 times (agent/creds.c: iso8601_parse_ms), as credentials
+/* ISO 8601 times (agent/creds/creds.c: iso8601_parse_ms), as credentials
  * endpoints write their Expiration.  A parsed time printed back in UTC with
  * milliseconds parses to the same instant. */
 #include "fuzz.h"
 
-#include "../../agent/creds.h"
+#include "agent/creds/creds.h"
 
 #include <time.h>
 

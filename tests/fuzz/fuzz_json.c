@@ -1,8 +1,8 @@
-/* json_compact / json_validate (src/json.c) on arbitrary bytes: the
+/* json_compact / json_validate (base/json.c) on arbitrary bytes: the
  * validator behind SFN_OUTPUT and stdout's trailing JSON. */
 #include "fuzz.h"
 
-#include "../../src/json.h"
+#include "base/json.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {

@@ -4,7 +4,7 @@
  * itself (optind = 0), which is what lets one process parse many times. */
 #include "fuzz.h"
 
-#include "../../src/opts.h"
+#include "src/opts.h"
 
 #define MAX_ENV 32
 #define MAX_ARGS 64

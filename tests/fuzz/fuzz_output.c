@@ -2,9 +2,9 @@
  * a command may print to stdout and write to SFN_OUTPUT. */
 #include "fuzz.h"
 
-#include "../../src/err.h"
-#include "../../src/json.h"
-#include "../../wrapper/output.h"
+#include "base/err.h"
+#include "base/json.h"
+#include "wrapper/output.h"
 
 static bool is_ws(char c)
 {

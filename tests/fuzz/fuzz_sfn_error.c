@@ -3,7 +3,7 @@
  * <Code>/<Message>.  The code and message end up in logs and decisions. */
 #include "fuzz.h"
 
-#include "../../agent/sfn.h"
+#include "agent/sfn.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {

@@ -1,8 +1,8 @@
-/* The STS AssumeRoleWithWebIdentity answer (agent/creds_web_identity.c:
+/* The STS AssumeRoleWithWebIdentity answer (agent/creds/web_identity.c:
  * creds_sts_parse): XML from the network, success or ErrorResponse. */
 #include "fuzz.h"
 
-#include "../../agent/creds.h"
+#include "agent/creds/creds.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {

@@ -1,7 +1,7 @@
 /* asl_check: every finding, a clean definition, nesting, JSONata, and the
  * output of `template` (which must pass with no findings). */
-#include "../../agent/asl.h"
-#include "../../agent/template.h"
+#include "agent/asl/asl.h"
+#include "agent/asl/template.h"
 #include "check.h"
 
 #include <stdbool.h>

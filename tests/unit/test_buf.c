@@ -2,7 +2,7 @@
  * `max` bytes of the stream, however it is fed. */
 #include "check.h"
 
-#include "../../src/buf.h"
+#include "base/buf.h"
 
 #include <stdlib.h>
 

@@ -1,7 +1,7 @@
 /* The pure parts of the controller: ARNs, execution names, seconds, the
  * task ARN in a RunTask output, and what a history page tells. */
-#include "../../agent/arn.h"
-#include "../../agent/controller.h"
+#include "agent/arn.h"
+#include "src/cli.h"
 #include "check.h"
 
 #include <stdlib.h>

@@ -3,9 +3,9 @@
  * reads the real environment or touches the network. */
 #include "check.h"
 
-#include "../../agent/creds.h"
-#include "../../agent/ini.h"
-#include "../../agent/region.h"
+#include "agent/creds/creds.h"
+#include "agent/creds/ini.h"
+#include "agent/region.h"
 
 #include <stdarg.h>
 #include <stdlib.h>

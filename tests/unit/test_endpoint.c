@@ -1,6 +1,6 @@
 /* Endpoint resolution: partitions, FIPS, the environment overrides, and the
  * refusals of bad regions and URLs. */
-#include "../../agent/endpoint.h"
+#include "agent/endpoint.h"
 #include "check.h"
 
 #include <stdlib.h>

@@ -1,6 +1,6 @@
 /* The CA file order and the transport classification of the curl client
  * (only loopback addresses: a refused connection on 127.0.0.1). */
-#include "../../agent/http.h"
+#include "agent/http.h"
 #include "check.h"
 
 #include <stdlib.h>

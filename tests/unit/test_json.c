@@ -1,6 +1,6 @@
 /* json_compact: strict RFC 8259 validation, compaction that keeps every token
  * byte for byte, and the offset of the first bad byte. */
-#include "../../src/json.h"
+#include "base/json.h"
 #include "check.h"
 
 #include <stdlib.h>

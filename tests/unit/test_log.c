@@ -1,7 +1,7 @@
 /* Log lines: one message is one line, whatever text it quotes. */
 #include "check.h"
 
-#include "../../src/log.h"
+#include "base/log.h"
 
 #include <stdio.h>
 #include <stdlib.h>

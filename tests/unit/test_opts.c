@@ -2,8 +2,8 @@
  * clear sentence for each kind of bad value. */
 #include "check.h"
 
-#include "../../src/input.h"
-#include "../../src/opts.h"
+#include "base/input.h"
+#include "src/opts.h"
 
 #include <stdarg.h>
 #include <stdlib.h>

@@ -1,6 +1,6 @@
 /* The success output: SFN_OUTPUT, the trailing JSON of stdout, --output
  * modes, the size limit, and the file the command writes to. */
-#include "../../wrapper/output.h"
+#include "wrapper/output.h"
 #include "check.h"
 
 #include <stdlib.h>

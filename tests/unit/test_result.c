@@ -1,6 +1,6 @@
 /* The report: cause shape and truncation, option parsing, and the decision
  * table (error name and exit status for each way a command can end). */
-#include "../../wrapper/result.h"
+#include "wrapper/result.h"
 #include "check.h"
 
 #include <errno.h>

@@ -4,10 +4,10 @@
  *
  * The region and the credential chain are stubbed here (the client only
  * needs their interfaces), so the test can count invalidations. */
-#include "../../agent/creds.h"
-#include "../../agent/region.h"
-#include "../../agent/sfn.h"
-#include "../../src/log.h"
+#include "agent/creds/creds.h"
+#include "agent/region.h"
+#include "agent/sfn.h"
+#include "base/log.h"
 #include "check.h"
 
 #include <cjson/cJSON.h>

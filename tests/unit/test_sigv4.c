@@ -1,6 +1,6 @@
 /* SigV4 against signatures computed by botocore (tests/unit/sigv4_vectors.py):
  * the expected values come from AWS's own signer, not from our code. */
-#include "../../agent/sigv4.h"
+#include "agent/sigv4.h"
 #include "check.h"
 
 struct vector {

@@ -1,8 +1,8 @@
 /* The supervisor with real processes: relay, exit statuses, exec failures,
  * timeouts, leftovers, ticks, signal forwarding and the child's signal state.
  * The test binary doubles as the command for the helpers (argv[1] "helper"). */
-#include "../../wrapper/supervise.h"
-#include "../../src/log.h"
+#include "wrapper/supervise.h"
+#include "base/log.h"
 #include "check.h"
 
 #include <errno.h>

@@ -1,4 +1,4 @@
-#include "ini.h"
+#include "agent/creds/ini.h"
 
 #include <stdbool.h>
 #include <string.h>

@@ -1,7 +1,7 @@
-#include "log.h"
+#include "base/log.h"
 
-#include "buf.h"
-#include "json.h"
+#include "base/buf.h"
+#include "base/json.h"
 
 #include <stdarg.h>
 #include <stdio.h>

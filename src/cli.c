@@ -1,9 +1,9 @@
-#include "controller.h"
+#include "src/cli.h"
 
-#include "../src/buf.h"
-#include "../src/input.h"
-#include "../src/json.h"
-#include "../src/log.h"
+#include "base/buf.h"
+#include "base/input.h"
+#include "base/json.h"
+#include "base/log.h"
 
 #include <cjson/cJSON.h>
 #include <errno.h>

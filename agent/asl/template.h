@@ -5,8 +5,8 @@
 #ifndef SFN_TEMPLATE_H
 #define SFN_TEMPLATE_H
 
-#include "../src/buf.h"
-#include "../src/err.h"
+#include "base/buf.h"
+#include "base/err.h"
 
 #include <stdbool.h>
 

@@ -1,6 +1,6 @@
-#include "input.h"
+#include "base/input.h"
 
-#include "json.h"
+#include "base/json.h"
 
 #include <ctype.h>
 #include <stdlib.h>

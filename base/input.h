@@ -5,7 +5,7 @@
 #ifndef SFN_INPUT_H
 #define SFN_INPUT_H
 
-#include "err.h"
+#include "base/err.h"
 
 #include <stdint.h>
 

@@ -8,7 +8,7 @@
 #ifndef SFN_INI_H
 #define SFN_INI_H
 
-#include "../src/buf.h"
+#include "base/buf.h"
 
 /* The value of key (case-insensitive, like the SDKs) in section (exact, runs
  * of blanks in the header count as one space: "profile  x" is "profile x").

@@ -1,8 +1,8 @@
 /* Credentials from AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY /
  * AWS_SESSION_TOKEN. */
-#include "creds.h"
+#include "agent/creds/creds.h"
 
-#include "../src/log.h"
+#include "base/log.h"
 
 static enum creds_result env_fetch(const struct creds_ctx *ctx, struct creds *out, struct err *err)
 {

@@ -7,9 +7,9 @@
 #ifndef SFN_CREDS_H
 #define SFN_CREDS_H
 
-#include "../src/err.h"
-#include "../src/sys.h"
-#include "http.h"
+#include "base/err.h"
+#include "base/sys.h"
+#include "agent/http.h"
 
 #include <stdbool.h>
 #include <stdint.h>

@@ -4,12 +4,12 @@
  * When such a command runs under a supervising agent (SFN_AGENT_REPORT_MARK
  * is set), a delivered success or failure is noted there, so that the agent
  * does not report the same token a second time. */
-#include "../src/buf.h"
-#include "../src/commands.h"
-#include "../src/json.h"
-#include "../src/log.h"
-#include "../src/input.h"
-#include "sfn.h"
+#include "base/buf.h"
+#include "src/commands.h"
+#include "base/json.h"
+#include "base/log.h"
+#include "base/input.h"
+#include "agent/sfn.h"
 
 #include <errno.h>
 #include <fcntl.h>

@@ -1,12 +1,12 @@
 /* sfn-agent start: starts an execution and waits for it, the way a script or
  * a CI job wants: progress on stderr, the output on stdout, and an exit
  * status that says how it ended. */
-#include "../src/buf.h"
-#include "../src/commands.h"
-#include "../src/json.h"
-#include "../src/log.h"
-#include "arn.h"
-#include "controller.h"
+#include "base/buf.h"
+#include "src/commands.h"
+#include "base/json.h"
+#include "base/log.h"
+#include "agent/arn.h"
+#include "src/cli.h"
 
 #include <cjson/cJSON.h>
 #include <errno.h>

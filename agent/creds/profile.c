@@ -1,10 +1,10 @@
 /* Credentials (and the region) from the shared files: ~/.aws/credentials
  * and ~/.aws/config, or wherever AWS_SHARED_CREDENTIALS_FILE and
  * AWS_CONFIG_FILE point. */
-#include "creds.h"
+#include "agent/creds/creds.h"
 
-#include "ini.h"
-#include "../src/log.h"
+#include "agent/creds/ini.h"
+#include "base/log.h"
 
 #include <stdlib.h>
 #include <string.h>

@@ -4,7 +4,7 @@
 #ifndef SFN_JSON_H
 #define SFN_JSON_H
 
-#include "buf.h"
+#include "base/buf.h"
 
 #include <stdbool.h>
 #include <stddef.h>

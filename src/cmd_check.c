@@ -1,10 +1,10 @@
 /* sfn-agent check: reads a state machine and lists what would make its
  * waitForTaskToken ECS tasks hang or fail to start. */
-#include "../src/commands.h"
-#include "../src/log.h"
-#include "arn.h"
-#include "asl.h"
-#include "controller.h"
+#include "src/commands.h"
+#include "base/log.h"
+#include "agent/arn.h"
+#include "agent/asl/asl.h"
+#include "src/cli.h"
 
 #include <getopt.h>
 #include <stdio.h>

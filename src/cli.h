@@ -3,9 +3,9 @@
 #ifndef SFN_CONTROLLER_H
 #define SFN_CONTROLLER_H
 
-#include "../src/err.h"
-#include "asl.h"
-#include "sfn.h"
+#include "base/err.h"
+#include "agent/asl/asl.h"
+#include "agent/sfn.h"
 
 #include <stdbool.h>
 #include <stdint.h>

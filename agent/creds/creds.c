@@ -1,8 +1,8 @@
 /* The credential chain: walk the providers in the SDKs' order, keep what the
  * first one yields, and fetch again before it expires. */
-#include "creds.h"
+#include "agent/creds/creds.h"
 
-#include "../src/log.h"
+#include "base/log.h"
 
 #include <cjson/cJSON.h>
 #include <errno.h>

@@ -1,6 +1,6 @@
-#include "asl.h"
+#include "agent/asl/asl.h"
 
-#include "../src/buf.h"
+#include "base/buf.h"
 
 #include <cjson/cJSON.h>
 #include <stdarg.h>

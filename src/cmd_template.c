@@ -1,10 +1,10 @@
 /* sfn-agent template: prints a state machine (or a CloudFormation template
  * around one) that runs an ECS task with the agent and waits for it. */
-#include "../src/commands.h"
-#include "../src/log.h"
-#include "asl.h"
-#include "controller.h"
-#include "template.h"
+#include "src/commands.h"
+#include "base/log.h"
+#include "agent/asl/asl.h"
+#include "src/cli.h"
+#include "agent/asl/template.h"
 
 #include <getopt.h>
 #include <stdio.h>

@@ -1,7 +1,7 @@
-#include "template.h"
+#include "agent/asl/template.h"
 
-#include "../src/json.h"
-#include "asl.h"
+#include "base/json.h"
+#include "agent/asl/asl.h"
 
 #include <cjson/cJSON.h>
 #include <ctype.h>

@@ -1,4 +1,4 @@
-#include "sys.h"
+#include "base/sys.h"
 
 #include <errno.h>
 #include <stdlib.h>

@@ -5,7 +5,7 @@
 #ifndef SFN_ASL_H
 #define SFN_ASL_H
 
-#include "../src/err.h"
+#include "base/err.h"
 
 #include <stddef.h>
 

@@ -1,9 +1,9 @@
 /* Credentials from the ECS (or EKS Pod Identity) container endpoint:
  * AWS_CONTAINER_CREDENTIALS_RELATIVE_URI on 169.254.170.2, or
  * AWS_CONTAINER_CREDENTIALS_FULL_URI with an authorization token. */
-#include "creds.h"
+#include "agent/creds/creds.h"
 
-#include "../src/log.h"
+#include "base/log.h"
 
 #include <arpa/inet.h>
 #include <ctype.h>

@@ -1,10 +1,10 @@
 /* Credentials from STS AssumeRoleWithWebIdentity (EKS IRSA and any OIDC
  * setup): AWS_WEB_IDENTITY_TOKEN_FILE + AWS_ROLE_ARN.  The call is not
  * signed: the token is the proof. */
-#include "creds.h"
+#include "agent/creds/creds.h"
 
-#include "endpoint.h"
-#include "../src/log.h"
+#include "agent/endpoint.h"
+#include "base/log.h"
 
 #include <stdio.h>
 #include <stdlib.h>

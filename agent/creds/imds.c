@@ -1,8 +1,8 @@
 /* Credentials (and the region) from the EC2 instance metadata service,
  * IMDSv2 only: a session token first, then the role's credentials. */
-#include "creds.h"
+#include "agent/creds/creds.h"
 
-#include "../src/log.h"
+#include "base/log.h"
 
 #include <stdlib.h>
 #include <string.h>
