@@ -29,7 +29,7 @@ LIB_OBJS  := $(LIB_SRCS:%.c=$(O)/%.o)
 UNIT_SRCS := $(sort $(wildcard tests/unit/test_*.c))
 UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(O)/tests/%)
 
-.PHONY: all test unit asan asan-test static demo bench check-deps clean
+.PHONY: all test unit asan asan-test static demo bench check-deps clean layers
 all: $(BIN)
 
 $(BIN): $(OBJS)
@@ -63,12 +63,16 @@ asan-test: asan
 check-deps:
 	@tests/setup.sh
 
+# Folders are layers: a file includes only from its own folder or one below (scripts/layers.sh).
+layers:
+	@scripts/layers.sh
+
 # Every test, in one run that ends "N passed, M failed": the unit tests built
 # normally and with sanitizers, each fuzz target for FUZZ_SECONDS, and the
 # integration suite against the development, static and sanitized binaries,
 # one after the other in one lab.
 SAN_ENV := ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
-test: check-deps $(BIN) unit fuzz-units asan static
+test: check-deps layers $(BIN) unit fuzz-units asan static
 	@$(SAN_ENV) python3 tests/run.py --unit-dir $(O)/tests --unit-dir asan=$(ASAN_O)/tests \
 		--bin $(abspath $(BIN)) --bin static=$(abspath dist/sfn-agent) \
 		--bin asan=$(abspath $(ASAN_O)/sfn-agent)
