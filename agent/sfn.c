@@ -8,6 +8,7 @@
  * class the caller can switch on. */
 #include "agent/sfn.h"
 
+#include "base/contract.h"
 #include "base/json.h"
 #include "base/log.h"
 #include "agent/creds/creds.h"
@@ -738,7 +739,7 @@ int token_validate(const char *token, struct err *err)
 				       "ASCII: check that the variable holds only the token (no newline or quotes)",
 				       ch, i + 1);
 	}
-	if (n > 2048)
+	if (n > TOKEN_MAX_CHARS)
 		return err_set(err,
 			       "the task token is %zu characters long, but tokens are at most 2,048: check that "
 			       "the variable holds only the token",

@@ -5,14 +5,10 @@
 #ifndef SFN_INPUT_H
 #define SFN_INPUT_H
 
+#include "base/contract.h"
 #include "base/err.h"
 
 #include <stdint.h>
-
-#define OUTPUT_MAX_BYTES 262144 /* SendTaskSuccess output, UTF-8 bytes as sent */
-#define CAUSE_MAX_BYTES 32768   /* SendTaskFailure cause */
-#define ERROR_NAME_MAX 256      /* SendTaskFailure error, in characters */
-#define TOKEN_MAX_CHARS 2048    /* a task token */
 
 /* Checks an error name: 1-256 characters of valid UTF-8, no control
  * characters.  what names it in the sentence ("--error").  0, or -1. */

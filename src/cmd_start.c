@@ -3,6 +3,7 @@
  * status that says how it ended. */
 #include "base/buf.h"
 #include "src/commands.h"
+#include "base/contract.h"
 #include "base/json.h"
 #include "base/log.h"
 #include "agent/arn.h"
@@ -21,7 +22,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#define MAX_INPUT 262144
 #define MAX_POLL_MS 5000      /* polling backs off to this while nothing happens */
 #define CALL_MS 20000         /* one call and its retries; Ctrl-C waits at most this */
 #define MAX_TASKS_SHOWN 20    /* a big Map runs thousands; the first few tell enough */
@@ -165,7 +165,7 @@ static int load_input(const char *arg, struct buf *json, struct err *err)
 {
 	struct buf raw = BUF_INIT;
 	/* Pretty-printed input shrinks when compacted; read somewhat more. */
-	const size_t limit = 16 * MAX_INPUT;
+	const size_t limit = 16 * INPUT_MAX_BYTES;
 	int rc = -1;
 	const char *what = "--input";
 	if (!arg) {
@@ -209,7 +209,7 @@ static int load_input(const char *arg, struct buf *json, struct err *err)
 				     "'{\"key\": \"value\"}'", what, off);
 		goto out;
 	}
-	if (json->len > MAX_INPUT) {
+	if (json->len > INPUT_MAX_BYTES) {
 		err_set(err, "%s is %zu bytes of JSON, more than the 262,144 bytes Step Functions accepts: "
 			     "pass a smaller input (for example a reference to data in S3)", what, json->len);
 		goto out;

@@ -1,6 +1,7 @@
 #include "src/opts.h"
 
 #include "base/buf.h"
+#include "base/contract.h"
 #include "base/input.h"
 
 #include <ctype.h>
@@ -206,7 +207,7 @@ enum opts_status run_options_parse(int argc, char **argv, const struct sys *sys,
 	o->grace_ms = 20000;
 	o->report_timeout_ms = 300000;
 	o->output = OUTPUT_AUTO;
-	o->error_name = "ScriptFailed";
+	o->error_name = SFN_ERR_SCRIPT_FAILED;
 	o->on_token_lost = LOST_TERMINATE;
 	o->signal_target = TARGET_GROUP;
 	o->log_level = LOG_INFO;

@@ -304,7 +304,7 @@ void result_decide(const struct command_result *res, const struct result_policy 
 
 	if (!res->started) {
 		int e = res->exec_errno;
-		set_error(out, "ExecFailed");
+		set_error(out, SFN_ERR_EXEC_FAILED);
 		if (e == ENOENT)
 			buf_printf(&msg, "command not found: %s", command);
 		else if (e == EACCES)
@@ -324,7 +324,7 @@ void result_decide(const struct command_result *res, const struct result_policy 
 			goto out;
 		}
 		buf_reset(&out->output);
-		set_error(out, "OutputInvalid");
+		set_error(out, SFN_ERR_OUTPUT_INVALID);
 		buf_puts(&msg, e.msg);
 		if (res->exit_code == 0)
 			out->exit_status = 1;
@@ -332,7 +332,7 @@ void result_decide(const struct command_result *res, const struct result_policy 
 	}
 
 	if (res->stop == STOP_TIMEOUT) {
-		set_error(out, "ScriptTimedOut");
+		set_error(out, SFN_ERR_SCRIPT_TIMED_OUT);
 		long long secs = (res->timeout_ms + 999) / 1000;
 		if (res->term_signal == SIGTERM)
 			buf_printf(&msg, "command timed out after %lld s and was terminated", secs);
@@ -345,11 +345,11 @@ void result_decide(const struct command_result *res, const struct result_policy 
 		}
 	} else if (res->stop == STOP_SIGNAL) {
 		const char *sig = signal_name(res->stop_signal);
-		set_error(out, "ContainerStopped");
+		set_error(out, SFN_ERR_CONTAINER_STOPPED);
 		buf_printf(&msg, "the agent received %s; ", sig ? sig : "a stop signal");
 		describe_end(&msg, res);
 	} else {
-		const char *name = pol->error_name && *pol->error_name ? pol->error_name : "ScriptFailed";
+		const char *name = pol->error_name && *pol->error_name ? pol->error_name : SFN_ERR_SCRIPT_FAILED;
 		if (res->term_signal == 0) {
 			for (size_t i = 0; i < pol->n_map; i++)
 				if (pol->map[i].code == res->exit_code)

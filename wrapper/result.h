@@ -5,6 +5,7 @@
 
 #include "base/buf.h"
 #include "base/err.h"
+#include "base/contract.h"
 #include "base/input.h"
 #include "wrapper/output.h"
 #include "wrapper/supervise.h"

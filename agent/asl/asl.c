@@ -1,6 +1,7 @@
 #include "agent/asl/asl.h"
 
 #include "base/buf.h"
+#include "base/contract.h"
 
 #include <cjson/cJSON.h>
 #include <stdarg.h>
@@ -9,8 +10,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-const char *const asl_agent_errors[] = { "ScriptFailed", "ScriptTimedOut", "OutputInvalid", "ExecFailed",
-					 "ContainerStopped" };
+const char *const asl_agent_errors[] = { SFN_ERR_SCRIPT_FAILED, SFN_ERR_SCRIPT_TIMED_OUT,
+					 SFN_ERR_OUTPUT_INVALID, SFN_ERR_EXEC_FAILED,
+					 SFN_ERR_CONTAINER_STOPPED };
 const size_t asl_n_agent_errors = sizeof asl_agent_errors / sizeof asl_agent_errors[0];
 
 #define N_AGENT_ERRORS (sizeof asl_agent_errors / sizeof asl_agent_errors[0])
@@ -167,7 +169,7 @@ static void add_cover(const cJSON *state, struct cover *c)
 			if (!cJSON_IsString(e))
 				continue;
 			const char *s = e->valuestring;
-			if (!strcmp(s, "ContainerStopped") || !strcmp(s, "States.ALL") ||
+			if (!strcmp(s, SFN_ERR_CONTAINER_STOPPED) || !strcmp(s, "States.ALL") ||
 			    !strcmp(s, "States.TaskFailed"))
 				c->retry_stopped = true;
 		}

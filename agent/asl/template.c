@@ -1,5 +1,6 @@
 #include "agent/asl/template.h"
 
+#include "base/contract.h"
 #include "base/json.h"
 #include "agent/asl/asl.h"
 
@@ -190,7 +191,7 @@ static cJSON *run_task(const struct template_opts *o, const char *resource, bool
 	/* ECS stopped the container (Spot reclaim, scale-in): the work itself did
 	 * not fail, so running it again is the likely cure. */
 	cJSON *retry = cJSON_CreateObject();
-	static const char *const stopped[] = { "ContainerStopped" };
+	static const char *const stopped[] = { SFN_ERR_CONTAINER_STOPPED };
 	cJSON_AddItemToObject(retry, "ErrorEquals", error_list(stopped, 1));
 	cJSON_AddNumberToObject(retry, "IntervalSeconds", 10);
 	cJSON_AddNumberToObject(retry, "MaxAttempts", 2);
