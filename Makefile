@@ -29,7 +29,7 @@ LIB_OBJS  := $(LIB_SRCS:%.c=$(O)/%.o)
 UNIT_SRCS := $(sort $(wildcard tests/unit/test_*.c))
 UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(O)/tests/%)
 
-.PHONY: all test unit asan asan-test static demo bench check-deps clean layers
+.PHONY: all test unit asan asan-test static demo bench check-deps clean layers mutants
 all: $(BIN)
 
 $(BIN): $(OBJS)
@@ -87,6 +87,10 @@ static:
 .PHONY: print-cflags
 print-cflags:
 	@echo $(STD_CFLAGS)
+
+# Each deliberate breakage in tests/mutants/ must make its named test fail (not part of make test).
+mutants: check-deps
+	@scripts/mutants.sh $(M)
 
 bench: check-deps static
 	@python3 tests/bench/bench.py
