@@ -2,6 +2,7 @@
 
 #include "base/buf.h"
 #include "base/json.h"
+#include "base/posix.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -47,13 +48,8 @@ int log_format_parse(const char *s)
 static void emit(struct buf *line)
 {
 	buf_putc(line, '\n');
-	size_t off = 0;
-	while (off < line->len) {
-		ssize_t n = write(STDERR_FILENO, line->data + off, line->len - off);
-		if (n <= 0)
-			break;
-		off += (size_t)n;
-	}
+	/* Nowhere left to say that stderr is gone. */
+	(void)write_all(STDERR_FILENO, line->data, line->len);
 }
 
 static void begin(struct buf *line, enum log_level level)

@@ -8,6 +8,7 @@
 #include "src/commands.h"
 #include "base/json.h"
 #include "base/log.h"
+#include "base/posix.h"
 #include "base/input.h"
 #include "agent/sfn.h"
 
@@ -92,7 +93,7 @@ static void note_for_supervisor(enum send_kind kind, const char *fp)
 	}
 	char line[64];
 	int len = snprintf(line, sizeof line, "%s %s\n", op_names[kind], fp);
-	if (write(fd, line, (size_t)len) != len)
+	if (write_all(fd, line, (size_t)len) != 0)
 		log_warn("cannot tell the supervising agent that %s was reported: it may report again", fp);
 	close(fd);
 }

@@ -6,6 +6,7 @@
 #include "base/contract.h"
 #include "base/json.h"
 #include "base/log.h"
+#include "base/posix.h"
 #include "agent/arn.h"
 #include "src/cli.h"
 
@@ -317,11 +318,6 @@ static int wait_signal(const struct start *s, int64_t ms)
 	}
 }
 
-static const char *signal_name(int sig)
-{
-	return sig == SIGINT ? "SIGINT" : sig == SIGTERM ? "SIGTERM" : sig == SIGHUP ? "SIGHUP" : "a signal";
-}
-
 static int interrupted(struct start *s, int sig)
 {
 	char why[96];
@@ -516,20 +512,6 @@ static int report_failure(struct start *s, const cJSON *desc)
 	free(error);
 	free(cause);
 	return CTL_FINDINGS;
-}
-
-static int write_all(int fd, const char *p, size_t n)
-{
-	while (n > 0) {
-		ssize_t w = write(fd, p, n);
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w <= 0)
-			return -1;
-		p += w;
-		n -= (size_t)w;
-	}
-	return 0;
 }
 
 static bool terminal_status(const char *st)

@@ -2,6 +2,7 @@
  * around one) that runs an ECS task with the agent and waits for it. */
 #include "src/commands.h"
 #include "base/log.h"
+#include "base/posix.h"
 #include "agent/asl/asl.h"
 #include "src/cli.h"
 #include "agent/asl/template.h"
@@ -121,16 +122,11 @@ int cmd_template(int argc, char **argv)
 		buf_free(&out);
 		return ctl_usage_error("template", "%s", err.msg);
 	}
-	size_t off = 0;
-	while (off < out.len) {
-		ssize_t n = write(STDOUT_FILENO, out.data + off, out.len - off);
-		if (n <= 0) {
-			log_error("cannot write the template to standard output: check where it is redirected");
-			buf_free(&out);
-			return CTL_USAGE;
-		}
-		off += (size_t)n;
-	}
+	int wrc = write_all(STDOUT_FILENO, out.data, out.len);
 	buf_free(&out);
+	if (wrc != 0) {
+		log_error("cannot write the template to standard output: check where it is redirected");
+		return CTL_USAGE;
+	}
 	return CTL_OK;
 }

@@ -146,37 +146,6 @@ int success_codes_parse(const char *s, int **codes, size_t *n, struct err *err)
 	return 0;
 }
 
-const char *signal_name(int sig)
-{
-	static const struct {
-		int sig;
-		const char *name;
-	} names[] = {
-		{ SIGHUP, "SIGHUP" },   { SIGINT, "SIGINT" },       { SIGQUIT, "SIGQUIT" },   { SIGILL, "SIGILL" },
-		{ SIGTRAP, "SIGTRAP" }, { SIGABRT, "SIGABRT" },     { SIGBUS, "SIGBUS" },     { SIGFPE, "SIGFPE" },
-		{ SIGKILL, "SIGKILL" }, { SIGUSR1, "SIGUSR1" },     { SIGSEGV, "SIGSEGV" },   { SIGUSR2, "SIGUSR2" },
-		{ SIGPIPE, "SIGPIPE" }, { SIGALRM, "SIGALRM" },     { SIGTERM, "SIGTERM" },   { SIGSTKFLT, "SIGSTKFLT" },
-		{ SIGCHLD, "SIGCHLD" }, { SIGCONT, "SIGCONT" },     { SIGSTOP, "SIGSTOP" },   { SIGTSTP, "SIGTSTP" },
-		{ SIGTTIN, "SIGTTIN" }, { SIGTTOU, "SIGTTOU" },     { SIGURG, "SIGURG" },     { SIGXCPU, "SIGXCPU" },
-		{ SIGXFSZ, "SIGXFSZ" }, { SIGVTALRM, "SIGVTALRM" }, { SIGPROF, "SIGPROF" },   { SIGWINCH, "SIGWINCH" },
-		{ SIGIO, "SIGIO" },     { SIGPWR, "SIGPWR" },       { SIGSYS, "SIGSYS" },
-	};
-	/* Names for the real-time signals, built once: no threads here. */
-	static char rt[64][16];
-	for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
-		if (names[i].sig == sig)
-			return names[i].name;
-	if (sig >= SIGRTMIN && sig <= SIGRTMAX && sig - SIGRTMIN < 64) {
-		char *s = rt[sig - SIGRTMIN];
-		if (sig == SIGRTMIN)
-			snprintf(s, sizeof rt[0], "SIGRTMIN");
-		else
-			snprintf(s, sizeof rt[0], "SIGRTMIN+%d", sig - SIGRTMIN);
-		return s;
-	}
-	return NULL;
-}
-
 /* The escaped size of s as a JSON string, quotes excluded. */
 static size_t escaped_len(const char *s, size_t n)
 {

@@ -4,6 +4,7 @@
 #define SFN_RESULT_H
 
 #include "base/buf.h"
+#include "base/posix.h"
 #include "base/err.h"
 #include "base/contract.h"
 #include "base/input.h"
@@ -53,8 +54,5 @@ void result_decide(const struct command_result *res, const struct result_policy 
  * cutting the front of stderr_tail when needed.  Exposed for unit tests. */
 void cause_build(struct buf *out, int exit_code, int term_signal, double duration_s, const char *message,
 		 struct span stderr_tail, const char *task_arn);
-
-/* "SIGKILL" etc., or NULL for an unknown number. */
-const char *signal_name(int sig);
 
 #endif
