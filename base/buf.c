@@ -29,6 +29,19 @@ void *xcalloc(size_t n, size_t size)
 	return p;
 }
 
+void *array_reserve(void *p, size_t n, size_t *cap, size_t elem)
+{
+	if (n < *cap)
+		return p;
+	size_t want = *cap ? *cap : 8;
+	while (want <= n)
+		want *= 2;
+	if (want > (size_t)-1 / elem)
+		die_oom();
+	*cap = want;
+	return xrealloc(p, want * elem);
+}
+
 void *xrealloc(void *p, size_t n)
 {
 	p = realloc(p, n ? n : 1);

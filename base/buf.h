@@ -69,6 +69,11 @@ struct span tail_span(const struct tail *t);
 /* True when bytes were dropped from the front. */
 int tail_truncated(const struct tail *t);
 
+/* Growable arrays: room for element n (the n+1st) of an array whose capacity
+ * is *cap, doubling from 8; returns the array, perhaps moved.  The one way
+ * arrays grow here:  v = array_reserve(v, n, &cap, sizeof *v); v[n++] = x; */
+void *array_reserve(void *p, size_t n, size_t *cap, size_t elem);
+
 void *xmalloc(size_t n);
 void *xcalloc(size_t n, size_t size);
 void *xrealloc(void *p, size_t n);

@@ -280,11 +280,9 @@ int ctl_history_scan(const char *body, size_t len, struct ctl_history *h)
 			const cJSON *out = cJSON_GetObjectItemCaseSensitive(event_detail(ev, "output"), "output");
 			char *arn = cJSON_IsString(out) ? ctl_task_arn_in(out->valuestring) : NULL;
 			if (arn) {
-				if (h->n_task_arns == cap) {
-					cap = cap ? 2 * cap : 4;
-					h->task_arns = xrealloc(h->task_arns, cap * sizeof *h->task_arns);
-					arn_ids = xrealloc(arn_ids, cap * sizeof *arn_ids);
-				}
+				size_t ids_cap = cap;
+				h->task_arns = array_reserve(h->task_arns, h->n_task_arns, &cap, sizeof *h->task_arns);
+				arn_ids = array_reserve(arn_ids, h->n_task_arns, &ids_cap, sizeof *arn_ids);
 				/* Insertion by id, newest first. */
 				size_t i = h->n_task_arns++;
 				for (; i > 0 && arn_ids[i - 1] < id; i--) {

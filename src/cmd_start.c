@@ -79,7 +79,7 @@ struct start {
 	char *state;         /* the state last entered */
 	char *task_arn;      /* the newest ECS task seen */
 	char **tasks_seen;
-	size_t n_tasks_seen;
+	size_t n_tasks_seen, cap_tasks_seen;
 	long long newest_event;
 	bool history_failed;
 };
@@ -460,7 +460,7 @@ static bool follow_history(struct start *s, int64_t deadline_ms)
 		} else if (s->n_tasks_seen == MAX_TASKS_SHOWN) {
 			say(s, LOG_INFO, "more ECS tasks: not listing them");
 		}
-		s->tasks_seen = xrealloc(s->tasks_seen, (s->n_tasks_seen + 1) * sizeof *s->tasks_seen);
+		s->tasks_seen = array_reserve(s->tasks_seen, s->n_tasks_seen, &s->cap_tasks_seen, sizeof *s->tasks_seen);
 		s->tasks_seen[s->n_tasks_seen++] = xstrdup(arn);
 		free(s->task_arn);
 		s->task_arn = xstrdup(arn);

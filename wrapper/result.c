@@ -52,7 +52,7 @@ void exit_code_map_free(struct exit_code_map *map, size_t n)
 int exit_code_map_parse(const char *s, struct exit_code_map **map, size_t *n, struct err *err)
 {
 	struct exit_code_map *m = NULL;
-	size_t count = 0;
+	size_t count = 0, cap = 0;
 	*map = NULL;
 	*n = 0;
 	if (!s || !*s)
@@ -94,7 +94,7 @@ int exit_code_map_parse(const char *s, struct exit_code_map **map, size_t *n, st
 				goto fail;
 			}
 		}
-		m = xrealloc(m, (count + 1) * sizeof *m);
+		m = array_reserve(m, count, &cap, sizeof *m);
 		m[count].code = code;
 		m[count].error = dup;
 		count++;
@@ -113,7 +113,7 @@ fail:
 int success_codes_parse(const char *s, int **codes, size_t *n, struct err *err)
 {
 	int *c = NULL;
-	size_t count = 0;
+	size_t count = 0, cap = 0;
 	*codes = NULL;
 	*n = 0;
 	if (!s || !*s)
@@ -134,7 +134,7 @@ int success_codes_parse(const char *s, int **codes, size_t *n, struct err *err)
 		for (size_t i = 0; i < count; i++)
 			dup = dup || c[i] == code;
 		if (!dup) {
-			c = xrealloc(c, (count + 1) * sizeof *c);
+			c = array_reserve(c, count, &cap, sizeof *c);
 			c[count++] = code;
 		}
 		if (!comma)

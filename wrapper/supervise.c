@@ -168,7 +168,7 @@ struct sup {
 	bool child_exited;
 	sigset_t sent;        /* signals the agent sent or forwarded to the command */
 	pid_t *termed;        /* leftovers already sent SIGTERM during clean-up */
-	size_t n_termed;
+	size_t n_termed, cap_termed;
 };
 
 static const char *signame(int sig)
@@ -380,10 +380,7 @@ static long descendants(struct proc **out)
 		long ppid;
 		if (!rp || sscanf(rp + 1, " %c %ld", &state, &ppid) != 2)
 			continue;
-		if (n == cap) {
-			cap = cap ? cap * 2 : 64;
-			v = xrealloc(v, cap * sizeof *v);
-		}
+		v = array_reserve(v, n, &cap, sizeof *v);
 		v[n++] = (struct node){ (pid_t)pid, (pid_t)ppid, state == 'Z' || state == 'X', false };
 	}
 	closedir(d);
@@ -438,7 +435,7 @@ static bool cleanup_round(struct sup *s, bool kill_now)
 		if (!kill_now && (seen || (s->first_round_done && procs[i].ppid != self)))
 			continue;
 		if (!seen) {
-			s->termed = xrealloc(s->termed, (s->n_termed + 1) * sizeof *s->termed);
+			s->termed = array_reserve(s->termed, s->n_termed, &s->cap_termed, sizeof *s->termed);
 			s->termed[s->n_termed++] = pid;
 		}
 		/* Once per process: the SIGKILL round repeats every CLEANUP_POLL_MS. */

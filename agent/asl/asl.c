@@ -36,10 +36,7 @@ static void add(struct walk *w, enum asl_problem problem, const char *state, con
 static void add(struct walk *w, enum asl_problem problem, const char *state, const char *fmt, ...)
 {
 	struct asl_report *r = w->out;
-	if (r->n == w->cap) {
-		w->cap = w->cap ? 2 * w->cap : 8;
-		r->findings = xrealloc(r->findings, w->cap * sizeof *r->findings);
-	}
+	r->findings = array_reserve(r->findings, r->n, &w->cap, sizeof *r->findings);
 	struct buf text = BUF_INIT;
 	va_list ap;
 	buf_printf(&text, "%s: ", state);
