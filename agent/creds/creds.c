@@ -35,6 +35,45 @@ void creds_clear(struct creds *c)
 	c->expires_ms = 0;
 }
 
+/* Set once from the command line, before any chain exists. */
+static const char *explicit_profile;
+
+void creds_use_profile(const char *name)
+{
+	explicit_profile = name && *name ? name : NULL;
+}
+
+bool creds_profile_explicit(void)
+{
+	return explicit_profile != NULL;
+}
+
+const char *creds_profile_name(const struct sys *sys)
+{
+	if (explicit_profile)
+		return explicit_profile;
+	const char *p = sys_env(sys, "AWS_PROFILE");
+	return p ? p : "default";
+}
+
+int creds_check_printable(const struct creds *c, const char *source, struct err *err)
+{
+	const struct {
+		const char *v, *name;
+	} parts[] = {{c->access_key, "access key id"}, {c->secret_key, "secret key"}, {c->session_token, "session token"}};
+	for (size_t i = 0; i < sizeof parts / sizeof parts[0]; i++) {
+		if (!parts[i].v)
+			continue;
+		for (const unsigned char *p = (const unsigned char *)parts[i].v; *p; p++)
+			if (*p <= ' ' || *p >= 0x7f)
+				return err_set(err,
+					       "the %s from %s has a byte outside printable ASCII (0x%02x at offset %zu): "
+					       "fix what produces it",
+					       parts[i].name, source, *p, (size_t)(p - (const unsigned char *)parts[i].v));
+	}
+	return 0;
+}
+
 static const struct creds_provider *const chain_order[] = {
     &creds_env_provider, &creds_web_identity_provider, &creds_profile_provider,
     &creds_ecs_provider, &creds_imds_provider,
@@ -83,11 +122,16 @@ const char *creds_chain_source(const struct creds_chain *ch)
  * set (by the provider that failed, or the "nothing found" sentence). */
 static const struct creds_provider *chain_fetch(struct creds_chain *ch, struct creds *out, struct err *err)
 {
-	const char *profile = sys_env(ch->sys, "AWS_PROFILE");
-	struct creds_ctx ctx = {ch->sys, ch->http, profile ? profile : "default"};
+	struct creds_ctx ctx = {ch->sys, ch->http, creds_profile_name(ch->sys)};
 
 	for (size_t i = 0; i < sizeof chain_order / sizeof chain_order[0]; i++) {
 		const struct creds_provider *p = chain_order[i];
+		/* As the AWS CLI does: a profile named on the command line is
+		 * asked for, so keys in the environment must not win over it. */
+		if (explicit_profile && p == &creds_env_provider) {
+			log_debug("credentials: environment: skipped, --profile %s was given", explicit_profile);
+			continue;
+		}
 		struct err perr = {""};
 		enum creds_result r = p->fetch(&ctx, out, &perr);
 		if (r == CREDS_OK)

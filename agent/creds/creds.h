@@ -100,4 +100,64 @@ char *imds_region(const struct sys *sys, struct http *http);
  * NULL.  Returned string is owned by the caller. */
 char *creds_profile_region(const struct sys *sys);
 
+/* ---- what the profile provider builds on (profile.c) ---- */
+
+/* The profile named on the command line (--profile NAME): it wins over
+ * AWS_PROFILE, and, as with the AWS CLI's --profile, the keys in
+ * AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY are then not used.  NULL forgets
+ * it.  The string must outlive the chain (argv does). */
+void creds_use_profile(const char *name);
+/* The profile in force: --profile, else AWS_PROFILE, else "default". */
+const char *creds_profile_name(const struct sys *sys);
+bool creds_profile_explicit(void);
+
+/* Refuses keys or a token with a byte outside printable ASCII (0x21-0x7e):
+ * such a value would corrupt the signed headers.  source names where they
+ * came from.  0, or -1 with err (which never quotes the value). */
+int creds_check_printable(const struct creds *c, const char *source, struct err *err);
+
+/* STS AssumeRole, signed with source. */
+struct creds_assume_role {
+	const char *profile;      /* for messages */
+	const char *role_arn;
+	const char *session_name; /* NULL: sfn-agent-<unix time> */
+	const char *external_id;  /* or NULL */
+	int duration_s;           /* 0: STS's default (1 hour) */
+	const char *region;       /* the profile's region, or NULL */
+};
+int creds_assume_role(const struct creds_ctx *ctx, const struct creds_assume_role *a, const struct creds *source,
+		      struct creds *out, struct err *err);
+
+/* credential_process: split as POSIX sh would (quotes and backslashes, no
+ * expansions) into a NULL-terminated argv; 0 or -1 with err. */
+int creds_process_split(const char *line, char ***argv, struct err *err);
+void creds_argv_free(char **argv);
+/* Its output: {"Version": 1, "AccessKeyId", "SecretAccessKey",
+ * "SessionToken"?, "Expiration"?}.  0 or -1 with err. */
+int creds_process_parse(struct span text, struct creds *out, struct err *err);
+/* Runs command (no shell; stdin /dev/null, stderr passed through, at most
+ * 60 s or SFN_AGENT_CREDENTIAL_PROCESS_TIMEOUT seconds) and parses what it
+ * prints.  0 or -1 with err naming the profile. */
+int creds_process_fetch(const struct creds_ctx *ctx, const char *profile, const char *command, struct creds *out,
+			struct err *err);
+
+/* SSO (IAM Identity Center). */
+struct creds_sso {
+	const char *profile;      /* for messages and `aws sso login --profile NAME` */
+	const char *session_name; /* sso_session, or NULL for a legacy profile */
+	const char *start_url;
+	const char *sso_region;
+	const char *account_id;
+	const char *role_name;
+};
+/* $HOME/.aws/sso/cache/<sha1 hex of key>.json, malloc'd, or NULL without HOME. */
+char *creds_sso_cache_path(const struct sys *sys, const char *key);
+/* GetRoleCredentials' answer: roleCredentials {accessKeyId, secretAccessKey,
+ * sessionToken, expiration (ms)}.  0 or -1 with err. */
+int creds_sso_parse(struct span body, struct creds *out, struct err *err);
+/* The cached token (missing or expired: err says `aws sso login --profile
+ * NAME`), then GetRoleCredentials at AWS_ENDPOINT_URL_SSO, else
+ * https://portal.sso.REGION.amazonaws.com.  0 or -1 with err. */
+int creds_sso_fetch(const struct creds_ctx *ctx, const struct creds_sso *s, struct creds *out, struct err *err);
+
 #endif

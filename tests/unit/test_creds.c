@@ -358,9 +358,11 @@ static void test_profile_missing(void)
 	CHECK(strstr(e.msg, "no aws_secret_access_key") != NULL);
 	env_set("AWS_PROFILE", "regiononly");
 	CHECK(fetch(&creds_profile_provider, &c, &e, NULL) == CREDS_NOT_HERE);
+	/* role_arn whose source_profile holds half a key pair: that half is
+	 * named, and nothing is assumed. */
 	env_set("AWS_PROFILE", "assume");
 	CHECK(fetch(&creds_profile_provider, &c, &e, NULL) == CREDS_FAILED);
-	CHECK(strstr(e.msg, "role_arn") != NULL);
+	CHECK(strstr(e.msg, "no aws_secret_access_key") != NULL);
 	CHECK(c.access_key == NULL);
 
 	/* ~ in the variable is HOME. */
@@ -1009,6 +1011,350 @@ static void test_fuzz_sts_empty_elements(void)
 	creds_clear(&c);
 }
 
+/* ---- role_arn, credential_process, SSO ---- */
+
+static void assume_handler(struct fake *f, const struct http_request *req, struct http_response *resp)
+{
+	(void)req;
+	char exp[40];
+	iso(fake_now + 60 * 60 * 1000, exp, sizeof exp);
+	f->served++;
+	buf_printf(&resp->body,
+		   "<AssumeRoleResponse><AssumeRoleResult><Credentials><AccessKeyId>ASIAROLE%d</AccessKeyId>"
+		   "<SecretAccessKey>rs%d</SecretAccessKey><SessionToken>rt%d</SessionToken><Expiration>%s"
+		   "</Expiration></Credentials></AssumeRoleResult></AssumeRoleResponse>",
+		   f->served, f->served, f->served, exp);
+}
+
+static void test_assume_role(void)
+{
+	struct fake f = {.handler = assume_handler};
+	struct http h = fake_http(&f);
+	struct creds c = {0};
+	struct err e;
+	env_reset();
+	env_set("AWS_REGION", "eu-west-1");
+	env_set("AWS_ENDPOINT_URL_STS", "http://127.0.0.1:9/sts");
+	env_set("AWS_CONFIG_FILE",
+		write_file("config-role",
+			   "[profile r]\nrole_arn = arn:aws:iam::123456789012:role/R\nsource_profile = base\n"
+			   "role_session_name = my session\nexternal_id = ext-1\nduration_seconds = 1800\n"
+			   "[profile base]\naws_access_key_id = BASEKEY\naws_secret_access_key = bs\n"
+			   "[profile env]\nrole_arn = arn:aws:iam::123456789012:role/E\ncredential_source = Environment\n"
+			   "[profile ecs]\nrole_arn = arn:aws:iam::123456789012:role/E\ncredential_source = EcsContainer\n"
+			   "[profile odd]\nrole_arn = arn:aws:iam::123456789012:role/E\ncredential_source = Lambda\n"
+			   "[profile both]\nrole_arn = arn:aws:iam::1:role/E\ncredential_source = Environment\n"
+			   "source_profile = base\n"
+			   "[profile none]\nrole_arn = arn:aws:iam::1:role/E\n"
+			   "[profile long]\nrole_arn = arn:aws:iam::1:role/E\nsource_profile = base\n"
+			   "duration_seconds = 99999\n"
+			   "[profile self]\nrole_arn = arn:aws:iam::1:role/S\nsource_profile = self\n"
+			   "aws_access_key_id = SELFKEY\naws_secret_access_key = ss\n"
+			   "[profile missing]\nrole_arn = arn:aws:iam::1:role/E\nsource_profile = nowhere\n"));
+	env_set("AWS_PROFILE", "r");
+	CHECK(fetch(&creds_profile_provider, &c, &e, &h) == CREDS_OK);
+	CHECK_STR(c.access_key, "ASIAROLE1");
+	CHECK_STR(c.session_token, "rt1");
+	CHECK(c.expires_ms == fake_now + 60 * 60 * 1000);
+	CHECK(f.n == 1);
+	CHECK_STR(f.req[0].url, "http://127.0.0.1:9/sts/");
+	CHECK(strstr(f.req[0].body, "Action=AssumeRole&") != NULL);
+	CHECK(strstr(f.req[0].body, "RoleArn=arn%3Aaws%3Aiam%3A%3A123456789012%3Arole%2FR") != NULL);
+	CHECK(strstr(f.req[0].body, "RoleSessionName=my%20session") != NULL);
+	CHECK(strstr(f.req[0].body, "ExternalId=ext-1") != NULL);
+	CHECK(strstr(f.req[0].body, "DurationSeconds=1800") != NULL);
+	/* Signed by the source profile's keys, for STS in the region. */
+	CHECK(strstr(f.req[0].headers, "Credential=BASEKEY/") != NULL);
+	CHECK(strstr(f.req[0].headers, "/eu-west-1/sts/aws4_request") != NULL);
+	creds_clear(&c);
+
+	/* credential_source = Environment: the environment's keys sign. */
+	env_set("AWS_PROFILE", "env");
+	env_set("AWS_ACCESS_KEY_ID", "ENVKEY");
+	env_set("AWS_SECRET_ACCESS_KEY", "es");
+	CHECK(fetch(&creds_profile_provider, &c, &e, &h) == CREDS_OK);
+	CHECK(strstr(f.req[1].headers, "Credential=ENVKEY/") != NULL);
+	CHECK(strstr(f.req[1].body, "RoleSessionName=sfn-agent-") != NULL);
+	CHECK(strstr(f.req[1].body, "DurationSeconds") == NULL);
+	creds_clear(&c);
+	env_set("AWS_ACCESS_KEY_ID", "");
+	env_set("AWS_SECRET_ACCESS_KEY", "");
+	CHECK(fetch(&creds_profile_provider, &c, &e, &h) == CREDS_FAILED);
+	CHECK(strstr(e.msg, "credential_source = Environment, which needs AWS_ACCESS_KEY_ID") != NULL);
+
+	/* Each misconfiguration is one sentence, and nothing is sent. */
+	int sent_before = f.n;
+	env_set("AWS_PROFILE", "ecs");
+	CHECK(fetch(&creds_profile_provider, &c, &e, &h) == CREDS_FAILED);
+	CHECK(strstr(e.msg, "credential_source = EcsContainer, which needs AWS_CONTAINER_CREDENTIALS") != NULL);
+	env_set("AWS_PROFILE", "odd");
+	CHECK(fetch(&creds_profile_provider, &c, &e, &h) == CREDS_FAILED);
+	CHECK(strstr(e.msg, "use Environment, EcsContainer or Ec2InstanceMetadata") != NULL);
+	env_set("AWS_PROFILE", "both");
+	CHECK(fetch(&creds_profile_provider, &c, &e, &h) == CREDS_FAILED);
+	CHECK(strstr(e.msg, "both source_profile and credential_source") != NULL);
+	env_set("AWS_PROFILE", "none");
+	CHECK(fetch(&creds_profile_provider, &c, &e, &h) == CREDS_FAILED);
+	CHECK(strstr(e.msg, "neither source_profile nor credential_source") != NULL);
+	env_set("AWS_PROFILE", "long");
+	CHECK(fetch(&creds_profile_provider, &c, &e, &h) == CREDS_FAILED);
+	CHECK(strstr(e.msg, "from 900 to 43200") != NULL);
+	env_set("AWS_PROFILE", "missing");
+	CHECK(fetch(&creds_profile_provider, &c, &e, &h) == CREDS_FAILED);
+	CHECK(strstr(e.msg, "source_profile \"nowhere\" of the AWS profile \"missing\" does not exist") != NULL);
+	CHECK(f.n == sent_before);
+
+	/* A profile may be its own source when it holds the keys. */
+	env_set("AWS_PROFILE", "self");
+	CHECK(fetch(&creds_profile_provider, &c, &e, &h) == CREDS_OK);
+	CHECK(strstr(f.req[f.n - 1].headers, "Credential=SELFKEY/") != NULL);
+	creds_clear(&c);
+
+	/* STS's refusal is named with the role. */
+	f.handler = NULL;
+	f.status = 403;
+	f.body = "<ErrorResponse><Error><Code>AccessDenied</Code><Message>not &quot;allowed&quot;</Message>"
+		 "</Error></ErrorResponse>";
+	env_set("AWS_PROFILE", "r");
+	CHECK(fetch(&creds_profile_provider, &c, &e, &h) == CREDS_FAILED);
+	CHECK_STR(e.msg, "STS AssumeRole of arn:aws:iam::123456789012:role/R (profile \"r\") failed: AccessDenied: "
+			 "not \"allowed\"");
+	CHECK(c.access_key == NULL);
+}
+
+static void test_process_split(void)
+{
+	char **argv = NULL;
+	struct err e;
+	CHECK(creds_process_split("  /opt/my\\ tool  --a 'b c' \"d \\\"e\\\" $f\" g'h'i ", &argv, &e) == 0);
+	CHECK_STR(argv[0], "/opt/my tool");
+	CHECK_STR(argv[1], "--a");
+	CHECK_STR(argv[2], "b c");
+	CHECK_STR(argv[3], "d \"e\" $f");
+	CHECK_STR(argv[4], "ghi");
+	CHECK(argv[5] == NULL);
+	creds_argv_free(argv);
+	CHECK(creds_process_split("x ''", &argv, &e) == 0);
+	CHECK_STR(argv[1], "");
+	CHECK(argv[2] == NULL);
+	creds_argv_free(argv);
+	CHECK(creds_process_split("   ", &argv, &e) == -1);
+	CHECK(strstr(e.msg, "credential_process is empty") != NULL);
+	CHECK(creds_process_split("tool 'open", &argv, &e) == -1);
+	CHECK(strstr(e.msg, "unbalanced quote") != NULL);
+	CHECK(creds_process_split("tool \"open", &argv, &e) == -1);
+	CHECK(creds_process_split("tool \\", &argv, &e) == -1);
+}
+
+static void test_process_parse(void)
+{
+	struct creds c = {0};
+	struct err e;
+	CHECK(creds_process_parse(span_str("{\"Version\":1,\"AccessKeyId\":\"A\",\"SecretAccessKey\":\"S\","
+					   "\"SessionToken\":\"T\",\"Expiration\":\"2026-11-18T12:00:00Z\"}"),
+				  &c, &e) == 0);
+	CHECK_STR(c.access_key, "A");
+	CHECK_STR(c.session_token, "T");
+	CHECK(c.expires_ms == 1795003200000LL);
+	CHECK(creds_process_parse(span_str("{\"Version\":1,\"AccessKeyId\":\"A\",\"SecretAccessKey\":\"S\"}"), &c,
+				  &e) == 0);
+	CHECK(c.session_token == NULL && c.expires_ms == 0);
+	static const struct {
+		const char *in, *says;
+	} bad[] = {
+	    {"not json", "not a JSON object"},
+	    {"{\"AccessKeyId\":\"A\",\"SecretAccessKey\":\"S\"}", "has no Version"},
+	    {"{\"Version\":2,\"AccessKeyId\":\"A\",\"SecretAccessKey\":\"S\"}", "unsupported Version: it must be 1"},
+	    {"{\"Version\":\"1\",\"AccessKeyId\":\"A\",\"SecretAccessKey\":\"S\"}", "unsupported Version"},
+	    {"{\"Version\":1,\"SecretAccessKey\":\"S\"}", "has no AccessKeyId"},
+	    {"{\"Version\":1,\"AccessKeyId\":\"A\"}", "has no SecretAccessKey"},
+	    {"{\"Version\":1,\"AccessKeyId\":\"A\",\"SecretAccessKey\":\"S\",\"Expiration\":\"soon\"}",
+	     "Expiration that is not an ISO 8601 time"},
+	};
+	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+		CHECK(creds_process_parse(span_str(bad[i].in), &c, &e) == -1);
+		CHECK(strstr(e.msg, bad[i].says) != NULL);
+		CHECK(c.access_key == NULL);
+	}
+	creds_clear(&c);
+}
+
+static void test_process_run(void)
+{
+	struct creds c = {0};
+	struct err e;
+	env_reset();
+	char *ok = write_file("proc-ok.sh", "#!/bin/sh\n[ \"$1\" = 'a b' ] || exit 9\n"
+					    "echo '{\"Version\": 1, \"AccessKeyId\": \"PROC\", \"SecretAccessKey\": \"ps\"}'\n");
+	char *bin = write_file("proc-bin.sh", "#!/bin/sh\nprintf '{\"Version\": 1, \"AccessKeyId\": \"A\\001\", "
+					     "\"SecretAccessKey\": \"S\"}'\n");
+	chmod(ok, 0700);
+	chmod(bin, 0700);
+	char conf[512];
+	snprintf(conf, sizeof conf,
+		 "[profile ok]\ncredential_process = %s 'a b'\n[profile st]\ncredential_process = %s other\n"
+		 "[profile bin]\ncredential_process = %s\n[profile nf]\ncredential_process = no-such-helper-x\n"
+		 "[profile keys]\ncredential_process = %s 'a b'\naws_access_key_id = FILEKEY\n"
+		 "aws_secret_access_key = fk\n",
+		 ok, ok, bin, ok);
+	env_set("AWS_CONFIG_FILE", write_file("config-proc", conf));
+	env_set("AWS_PROFILE", "ok");
+	CHECK(fetch(&creds_profile_provider, &c, &e, NULL) == CREDS_OK);
+	CHECK_STR(c.access_key, "PROC");
+	creds_clear(&c);
+	env_set("AWS_PROFILE", "st");
+	CHECK(fetch(&creds_profile_provider, &c, &e, NULL) == CREDS_FAILED);
+	CHECK(strstr(e.msg, "exited with status 9") != NULL);
+	env_set("AWS_PROFILE", "nf");
+	CHECK(fetch(&creds_profile_provider, &c, &e, NULL) == CREDS_FAILED);
+	CHECK(strstr(e.msg, "no-such-helper-x was not found in PATH") != NULL);
+	/* A control byte in a key is refused, and the key is not quoted. */
+	env_set("AWS_PROFILE", "bin");
+	CHECK(fetch(&creds_profile_provider, &c, &e, NULL) == CREDS_FAILED);
+	CHECK(strstr(e.msg, "access key id from credential_process has a byte outside printable ASCII (0x01") != NULL);
+	CHECK(c.access_key == NULL);
+	/* Keys in the config file come after credential_process (botocore's
+	 * order); keys in the credentials file come before it. */
+	env_set("AWS_PROFILE", "keys");
+	CHECK(fetch(&creds_profile_provider, &c, &e, NULL) == CREDS_OK);
+	CHECK_STR(c.access_key, "PROC");
+	creds_clear(&c);
+	env_set("AWS_SHARED_CREDENTIALS_FILE",
+		write_file("credentials-proc", "[keys]\naws_access_key_id = CREDFILE\naws_secret_access_key = x\n"));
+	CHECK(fetch(&creds_profile_provider, &c, &e, NULL) == CREDS_OK);
+	CHECK_STR(c.access_key, "CREDFILE");
+	creds_clear(&c);
+}
+
+static void test_printable(void)
+{
+	struct creds c = {0};
+	struct err e;
+	env_reset();
+	env_set("AWS_SHARED_CREDENTIALS_FILE",
+		write_file("credentials-bin", "[default]\naws_access_key_id = AKIDX\naws_secret_access_key = s\xc3\xa9"
+					      "cret\n"));
+	CHECK(fetch(&creds_profile_provider, &c, &e, NULL) == CREDS_FAILED);
+	CHECK(strstr(e.msg, "secret key from the AWS profile has a byte outside printable ASCII (0xc3 at offset 1)") !=
+	      NULL);
+	CHECK(strstr(e.msg, "s\xc3") == NULL);
+	struct creds ok = {"AKID", "abc/+=", "tok", 0};
+	CHECK(creds_check_printable(&ok, "x", &e) == 0);
+	struct creds sp = {"AKID", "abc def", NULL, 0};
+	CHECK(creds_check_printable(&sp, "x", &e) == -1);
+}
+
+static void sso_handler(struct fake *f, const struct http_request *req, struct http_response *resp)
+{
+	(void)req;
+	f->served++;
+	buf_printf(&resp->body,
+		   "{\"roleCredentials\":{\"accessKeyId\":\"ASIASSO%d\",\"secretAccessKey\":\"ss\","
+		   "\"sessionToken\":\"st\",\"expiration\":%lld}}",
+		   f->served, (long long)(fake_now + 3600 * 1000));
+}
+
+static void test_sso(void)
+{
+	struct fake f = {.handler = sso_handler};
+	struct http h = fake_http(&f);
+	struct creds c = {0};
+	struct err e;
+	env_reset();
+	char *path = creds_sso_cache_path(&fsys, "my-sso");
+	CHECK_STR(path, "/tmp/creds-unit/empty-home/.aws/sso/cache/0ad374308c5a4e22f723adf10145eafad7c4031c.json");
+	free(path);
+
+	env_set("HOME", "/tmp/creds-unit/sso-home");
+	mkdir("/tmp/creds-unit/sso-home", 0700);
+	mkdir("/tmp/creds-unit/sso-home/.aws", 0700);
+	mkdir("/tmp/creds-unit/sso-home/.aws/sso", 0700);
+	mkdir("/tmp/creds-unit/sso-home/.aws/sso/cache", 0700);
+	/* Left over from an earlier run. */
+	unlink("/tmp/creds-unit/sso-home/.aws/sso/cache/0ad374308c5a4e22f723adf10145eafad7c4031c.json");
+	env_set("AWS_ENDPOINT_URL_SSO", "http://127.0.0.1:9/");
+	env_set("AWS_CONFIG_FILE",
+		write_file("config-sso", "[profile dev]\nsso_session = my-sso\nsso_account_id = 111122223333\n"
+					 "sso_role_name = Dev Role\n"
+					 "[sso-session my-sso]\nsso_start_url = https://x.awsapps.com/start\n"
+					 "sso_region = eu-west-1\n"
+					 "[profile nosession]\nsso_session = gone\nsso_account_id = 1\nsso_role_name = r\n"
+					 "[profile norole]\nsso_session = my-sso\nsso_account_id = 1\n"));
+	env_set("AWS_PROFILE", "dev");
+	/* No login yet: the command that makes one. */
+	CHECK(fetch(&creds_profile_provider, &c, &e, &h) == CREDS_FAILED);
+	CHECK(strstr(e.msg, "no cached login") != NULL);
+	CHECK(strstr(e.msg, "run aws sso login --profile dev") != NULL);
+	CHECK(f.n == 0);
+
+	char cache[256];
+	iso(fake_now + 60 * 1000, cache, sizeof cache);
+	char text[512];
+	snprintf(text, sizeof text, "{\"accessToken\":\"TOKEN1\",\"expiresAt\":\"%s\",\"refreshToken\":\"R\"}", cache);
+	FILE *fp = fopen("/tmp/creds-unit/sso-home/.aws/sso/cache/0ad374308c5a4e22f723adf10145eafad7c4031c.json", "w");
+	CHECK(fp != NULL);
+	if (!fp)
+		return;
+	fputs(text, fp);
+	fclose(fp);
+	CHECK(fetch(&creds_profile_provider, &c, &e, &h) == CREDS_OK);
+	CHECK_STR(c.access_key, "ASIASSO1");
+	CHECK(c.expires_ms == fake_now + 3600 * 1000);
+	CHECK_STR(f.req[0].url, "http://127.0.0.1:9/federation/credentials?account_id=111122223333&role_name=Dev%20Role");
+	CHECK(strstr(f.req[0].headers, "x-amz-sso_bearer_token: TOKEN1\n") != NULL);
+	CHECK_STR(f.req[0].method, "GET");
+	creds_clear(&c);
+
+	/* Two minutes later the login has expired: said without a request. */
+	fake_now += 2 * 60 * 1000;
+	CHECK(fetch(&creds_profile_provider, &c, &e, &h) == CREDS_FAILED);
+	CHECK(strstr(e.msg, "the SSO login of the AWS profile \"dev\" expired at") != NULL);
+	CHECK(strstr(e.msg, ": run aws sso login --profile dev") != NULL);
+	CHECK(f.n == 1);
+
+	env_set("AWS_PROFILE", "nosession");
+	CHECK(fetch(&creds_profile_provider, &c, &e, &h) == CREDS_FAILED);
+	CHECK(strstr(e.msg, "has no [sso-session gone]") != NULL);
+	env_set("AWS_PROFILE", "norole");
+	CHECK(fetch(&creds_profile_provider, &c, &e, &h) == CREDS_FAILED);
+	CHECK(strstr(e.msg, "has no sso_role_name") != NULL);
+
+	CHECK(creds_sso_parse(span_str("{\"roleCredentials\":{\"accessKeyId\":\"A\"}}"), &c, &e) == -1);
+	CHECK(strstr(e.msg, "no roleCredentials") != NULL);
+}
+
+static void test_explicit_profile(void)
+{
+	const struct creds *c = NULL;
+	struct err e;
+	env_reset();
+	env_set("AWS_ACCESS_KEY_ID", "ENV");
+	env_set("AWS_SECRET_ACCESS_KEY", "e");
+	env_set("AWS_PROFILE", "other");
+	env_set("AWS_CONFIG_FILE", write_file("config-explicit", "[profile named]\naws_access_key_id = NAMED\n"
+								 "aws_secret_access_key = n\nregion = sa-east-1\n"));
+	/* --profile beats AWS_PROFILE and the environment's keys, as the AWS
+	 * CLI's --profile does; its region is the one used. */
+	creds_use_profile("named");
+	struct creds_chain *ch = creds_chain_new(&fsys, NULL);
+	CHECK(creds_chain_get(ch, &c, &e) == 0);
+	CHECK_STR(c->access_key, "NAMED");
+	char *r = creds_profile_region(&fsys);
+	CHECK_STR(r, "sa-east-1");
+	free(r);
+	creds_chain_free(ch);
+	creds_use_profile("absent");
+	ch = creds_chain_new(&fsys, NULL);
+	CHECK(creds_chain_get(ch, &c, &e) == -1);
+	CHECK(strstr(e.msg, "--profile is \"absent\" but there is no such profile") != NULL);
+	creds_chain_free(ch);
+	creds_use_profile(NULL);
+	ch = creds_chain_new(&fsys, NULL);
+	CHECK(creds_chain_get(ch, &c, &e) == 0);
+	CHECK_STR(c->access_key, "ENV");
+	creds_chain_free(ch);
+}
+
 int main(void)
 {
 	if (mkdir("/tmp/creds-unit", 0700) != 0 && access("/tmp/creds-unit", W_OK) != 0) {
@@ -1037,5 +1383,12 @@ int main(void)
 	RUN(test_imds);
 	RUN(test_region);
 	RUN(test_fuzz_sts_empty_elements);
+	RUN(test_assume_role);
+	RUN(test_process_split);
+	RUN(test_process_parse);
+	RUN(test_process_run);
+	RUN(test_printable);
+	RUN(test_sso);
+	RUN(test_explicit_profile);
 	return CHECK_DONE();
 }

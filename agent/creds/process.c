@@ -1,0 +1,305 @@
+/* credential_process: a command of the user's that prints credentials as
+ * JSON (Version 1).  Run without a shell, its command line split as the
+ * SDKs split it; its stdout read whole, its stderr passed through to ours,
+ * its time bounded. */
+#include "agent/creds/creds.h"
+
+#include "base/log.h"
+
+#include <cjson/cJSON.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <spawn.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+extern char **environ;
+
+/* More than any credentials answer; a command printing more is the wrong
+ * command. */
+#define PROCESS_OUTPUT_MAX (64 * 1024)
+/* The SDKs wait forever; a task waiting for its report must not.  A
+ * command that opens a browser for a login would need longer, but there is
+ * no one at a container's screen. */
+#define PROCESS_TIMEOUT_MS (60 * 1000)
+
+void creds_argv_free(char **argv)
+{
+	if (!argv)
+		return;
+	for (char **a = argv; *a; a++)
+		free(*a);
+	free(argv);
+}
+
+int creds_process_split(const char *line, char ***out, struct err *err)
+{
+	/* POSIX shell quoting, as Python's shlex.split (what botocore uses):
+	 * blanks separate words, '...' is literal, "..." keeps \" \\ \$ \`
+	 * escapes, a backslash outside quotes takes the next character. No
+	 * variables, globs or ~: there is no shell. */
+	char **argv = NULL;
+	size_t n = 0, cap = 0;
+	struct buf w = BUF_INIT;
+	const char *p = line;
+
+	for (;;) {
+		while (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r')
+			p++;
+		if (!*p)
+			break;
+		buf_reset(&w);
+		while (*p && *p != ' ' && *p != '\t' && *p != '\n' && *p != '\r') {
+			if (*p == '\'') {
+				const char *q = strchr(p + 1, '\'');
+				if (!q)
+					goto unbalanced;
+				buf_append(&w, p + 1, (size_t)(q - p - 1));
+				p = q + 1;
+			} else if (*p == '"') {
+				for (p++; *p != '"'; p++) {
+					if (!*p)
+						goto unbalanced;
+					if (*p == '\\' && p[1] && strchr("\"\\$`\n", p[1]))
+						p++;
+					buf_putc(&w, *p);
+				}
+				p++;
+			} else if (*p == '\\') {
+				if (!p[1])
+					goto unbalanced;
+				if (p[1] != '\n')
+					buf_putc(&w, p[1]);
+				p += 2;
+			} else {
+				buf_putc(&w, *p++);
+			}
+		}
+		argv = array_reserve(argv, n + 2, &cap, sizeof *argv);
+		argv[n++] = xstrndup(w.data ? w.data : "", w.len);
+		argv[n] = NULL;
+	}
+	buf_free(&w);
+	if (n == 0) {
+		free(argv);
+		return err_set(err, "credential_process is empty: give the command to run");
+	}
+	*out = argv;
+	return 0;
+unbalanced:
+	buf_free(&w);
+	if (argv)
+		argv[n] = NULL;
+	creds_argv_free(argv);
+	return err_set(err, "credential_process has an unbalanced quote or a trailing backslash: %.200s", line);
+}
+
+static const char *json_string(const cJSON *o, const char *key)
+{
+	const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
+	return cJSON_IsString(v) && v->valuestring[0] ? v->valuestring : NULL;
+}
+
+int creds_process_parse(struct span text, struct creds *out, struct err *err)
+{
+	int rc = -1;
+	creds_clear(out);
+	cJSON *root = cJSON_ParseWithLength(text.ptr, text.len);
+	if (!cJSON_IsObject(root)) {
+		err_set(err, "its output is not a JSON object: it must print {\"Version\": 1, \"AccessKeyId\": ..., "
+			     "\"SecretAccessKey\": ...}");
+		goto out;
+	}
+	const cJSON *version = cJSON_GetObjectItemCaseSensitive(root, "Version");
+	if (!cJSON_IsNumber(version) || version->valuedouble != 1) {
+		err_set(err, "its output has %s Version: it must be 1",
+			version ? "an unsupported" : "no");
+		goto out;
+	}
+	const char *ak = json_string(root, "AccessKeyId");
+	const char *sk = json_string(root, "SecretAccessKey");
+	const char *tok = json_string(root, "SessionToken");
+	const char *exp = json_string(root, "Expiration");
+	if (!ak || !sk) {
+		err_set(err, "its output has no %s", !ak ? "AccessKeyId" : "SecretAccessKey");
+		goto out;
+	}
+	int64_t exp_ms = 0;
+	if (exp && iso8601_parse_ms(span_str(exp), &exp_ms) != 0) {
+		err_set(err, "its output has an Expiration that is not an ISO 8601 time: \"%.64s\"", exp);
+		goto out;
+	}
+	out->access_key = xstrdup(ak);
+	out->secret_key = xstrdup(sk);
+	out->session_token = tok ? xstrdup(tok) : NULL;
+	out->expires_ms = exp_ms;
+	rc = 0;
+out:
+	if (root) {
+		const char *secrets[] = {"SecretAccessKey", "SessionToken"};
+		for (size_t i = 0; i < 2; i++) {
+			const cJSON *v = cJSON_GetObjectItemCaseSensitive(root, secrets[i]);
+			if (cJSON_IsString(v))
+				explicit_bzero(v->valuestring, strlen(v->valuestring));
+		}
+	}
+	cJSON_Delete(root);
+	return rc;
+}
+
+static long process_timeout_ms(const struct sys *sys)
+{
+	/* SFN_AGENT_CREDENTIAL_PROCESS_TIMEOUT (whole seconds, 1-600), so a test
+	 * of a command that hangs need not wait a minute. */
+	const char *v = sys_env(sys, "SFN_AGENT_CREDENTIAL_PROCESS_TIMEOUT");
+	if (v) {
+		char *end;
+		long s = strtol(v, &end, 10);
+		if (!*end && s >= 1 && s <= 600)
+			return s * 1000;
+	}
+	return PROCESS_TIMEOUT_MS;
+}
+
+/* Runs argv with stdout into out; stdin is /dev/null (there is no one to
+ * answer a prompt), stderr is ours.  0 with *status set, 1 when the time
+ * ran out (the command's process group was killed), -1 with err. */
+static int run(const struct sys *sys, char **argv, long timeout_ms, struct buf *out, int *status, struct err *err)
+{
+	int pfd[2];
+	if (pipe2(pfd, O_CLOEXEC) != 0)
+		return err_set(err, "cannot make a pipe: %s", strerror(errno));
+	posix_spawn_file_actions_t fa;
+	posix_spawnattr_t at;
+	posix_spawn_file_actions_init(&fa);
+	posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+	posix_spawn_file_actions_adddup2(&fa, pfd[1], 1);
+	posix_spawnattr_init(&at);
+	/* The run mode blocks the signals it reads from a signalfd, and a mask
+	 * is inherited across exec: the command gets a clean one.  Its own
+	 * process group, so a timeout kills what it started too. */
+	sigset_t none, all;
+	sigemptyset(&none);
+	sigfillset(&all);
+	posix_spawnattr_setsigmask(&at, &none);
+	posix_spawnattr_setsigdefault(&at, &all);
+	posix_spawnattr_setpgroup(&at, 0);
+	posix_spawnattr_setflags(&at, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETPGROUP);
+	pid_t pid;
+	int e = posix_spawnp(&pid, argv[0], &fa, &at, argv, environ);
+	posix_spawn_file_actions_destroy(&fa);
+	posix_spawnattr_destroy(&at);
+	close(pfd[1]);
+	if (e != 0) {
+		close(pfd[0]);
+		if (e == ENOENT)
+			return err_set(err, "%.200s was not found%s", argv[0],
+				       strchr(argv[0], '/') ? "" : " in PATH: give its full path");
+		return err_set(err, "cannot run %.200s: %s", argv[0], strerror(e));
+	}
+
+	int rc = 0;
+	int64_t deadline = sys->mono_ms() + timeout_ms;
+	char chunk[4096];
+	for (;;) {
+		int64_t left = deadline - sys->mono_ms();
+		if (left <= 0) {
+			rc = 1;
+			break;
+		}
+		struct pollfd pf = {pfd[0], POLLIN, 0};
+		int r = poll(&pf, 1, left > 1000 ? 1000 : (int)left);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0) {
+			rc = err_set(err, "cannot wait for %.200s: %s", argv[0], strerror(errno));
+			break;
+		}
+		if (r == 0)
+			continue;
+		ssize_t got = read(pfd[0], chunk, sizeof chunk);
+		if (got < 0 && errno == EINTR)
+			continue;
+		if (got <= 0)
+			break;
+		if (out->len + (size_t)got > PROCESS_OUTPUT_MAX) {
+			rc = err_set(err, "%.200s printed more than %d bytes: is it the right command?", argv[0],
+				     PROCESS_OUTPUT_MAX);
+			break;
+		}
+		buf_append(out, chunk, (size_t)got);
+	}
+	close(pfd[0]);
+	explicit_bzero(chunk, sizeof chunk);
+	if (rc != 0)
+		kill(-pid, SIGKILL);
+	int st = 0;
+	while (waitpid(pid, &st, 0) < 0) {
+		if (errno != EINTR) {
+			st = 0;
+			break;
+		}
+	}
+	*status = st;
+	return rc;
+}
+
+int creds_process_fetch(const struct creds_ctx *ctx, const char *profile, const char *command, struct creds *out,
+			struct err *err)
+{
+	char **argv = NULL;
+	struct buf text = BUF_INIT;
+	struct err perr = {""};
+	int rc = -1, status = 0;
+
+	creds_clear(out);
+	if (creds_process_split(command, &argv, &perr) != 0) {
+		err_set(err, "the AWS profile \"%s\": %s", profile, perr.msg);
+		return -1;
+	}
+	long timeout = process_timeout_ms(ctx->sys);
+	log_debug("credentials: profile \"%s\" runs credential_process %s", profile, argv[0]);
+	int r = run(ctx->sys, argv, timeout, &text, &status, &perr);
+	if (r < 0) {
+		err_set(err, "credential_process of the AWS profile \"%s\": %s", profile, perr.msg);
+		goto out;
+	}
+	if (r == 1) {
+		err_set(err,
+			"credential_process of the AWS profile \"%s\" (%.200s) did not finish within %ld s and "
+			"was killed: make it answer without a prompt",
+			profile, argv[0], timeout / 1000);
+		goto out;
+	}
+	if (WIFSIGNALED(status)) {
+		err_set(err, "credential_process of the AWS profile \"%s\" (%.200s) was killed by signal %d", profile,
+			argv[0], WTERMSIG(status));
+		goto out;
+	}
+	if (WEXITSTATUS(status) != 0) {
+		err_set(err,
+			"credential_process of the AWS profile \"%s\" (%.200s) exited with status %d: see what it "
+			"printed on stderr",
+			profile, argv[0], WEXITSTATUS(status));
+		goto out;
+	}
+	if (creds_process_parse(span_of(text.data, text.len), out, &perr) != 0) {
+		err_set(err, "credential_process of the AWS profile \"%s\" (%.200s): %s", profile, argv[0],
+			perr.msg);
+		goto out;
+	}
+	if (creds_check_printable(out, "credential_process", &perr) != 0) {
+		err_set(err, "the AWS profile \"%s\": %s", profile, perr.msg);
+		creds_clear(out);
+		goto out;
+	}
+	rc = 0;
+out:
+	buf_free_secret(&text);
+	creds_argv_free(argv);
+	return rc;
+}

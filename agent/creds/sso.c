@@ -1,0 +1,252 @@
+/* IAM Identity Center (SSO) profiles: the token `aws sso login` cached in
+ * ~/.aws/sso/cache/, exchanged at the portal's GetRoleCredentials for keys
+ * of the profile's account and role.  The login itself (a browser) is the
+ * AWS CLI's job: when the token is missing or expired, say which command
+ * renews it. */
+#include "agent/creds/creds.h"
+
+#include "agent/endpoint.h"
+#include "base/log.h"
+
+#include <cjson/cJSON.h>
+#include <openssl/evp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define SSO_CACHE_MAX (256 * 1024)
+
+char *creds_sso_cache_path(const struct sys *sys, const char *key)
+{
+	const char *home = sys_env(sys, "HOME");
+	if (!home)
+		return NULL;
+	/* The CLI names the file after the SHA-1 of the sso_session name (or of
+	 * the start URL, for legacy profiles), in lower-case hex. */
+	unsigned char md[EVP_MAX_MD_SIZE];
+	unsigned int n = 0;
+	if (EVP_Digest(key, strlen(key), md, &n, EVP_sha1(), NULL) != 1)
+		return NULL;
+	struct buf b = BUF_INIT;
+	buf_printf(&b, "%s/.aws/sso/cache/", home);
+	for (unsigned i = 0; i < n; i++)
+		buf_printf(&b, "%02x", md[i]);
+	buf_puts(&b, ".json");
+	return buf_steal(&b);
+}
+
+static const char *json_string(const cJSON *o, const char *key)
+{
+	const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
+	return cJSON_IsString(v) && v->valuestring[0] ? v->valuestring : NULL;
+}
+
+/* expiresAt as the CLI writes it ("2026-12-01T20:00:00Z"); CLI v1 wrote
+ * "2026-12-01T20:00:00UTC". */
+static int expires_at(const char *s, int64_t *ms)
+{
+	size_t n = strlen(s);
+	if (n > 3 && strcmp(s + n - 3, "UTC") == 0) {
+		char tmp[64];
+		if (n - 3 >= sizeof tmp - 1)
+			return -1;
+		memcpy(tmp, s, n - 3);
+		tmp[n - 3] = 'Z';
+		tmp[n - 2] = '\0';
+		return iso8601_parse_ms(span_str(tmp), ms);
+	}
+	return iso8601_parse_ms(span_str(s), ms);
+}
+
+/* The cached access token, or -1 with err (ending in the login command). */
+static int load_token(const struct creds_ctx *ctx, const struct creds_sso *s, struct buf *token, struct err *err)
+{
+	const char *key = s->session_name ? s->session_name : s->start_url;
+	char *path = creds_sso_cache_path(ctx->sys, key);
+	struct buf text = BUF_INIT;
+	struct err rerr = {""};
+	cJSON *root = NULL;
+	int rc = -1;
+
+	if (!path) {
+		err_set(err, "the AWS profile \"%s\" uses SSO but HOME is not set, so its cached login cannot be found",
+			s->profile);
+		goto out;
+	}
+	int r = creds_read_file(path, SSO_CACHE_MAX, &text, &rerr);
+	if (r == 1) {
+		err_set(err, "the AWS profile \"%s\" uses SSO but there is no cached login (%s): run aws sso login "
+			     "--profile %s",
+			s->profile, path, s->profile);
+		goto out;
+	}
+	if (r != 0) {
+		err_set(err, "the AWS profile \"%s\" uses SSO: %s", s->profile, rerr.msg);
+		goto out;
+	}
+	root = cJSON_ParseWithLength(text.data, text.len);
+	const char *tok = cJSON_IsObject(root) ? json_string(root, "accessToken") : NULL;
+	const char *exp = cJSON_IsObject(root) ? json_string(root, "expiresAt") : NULL;
+	int64_t exp_ms = 0;
+	if (!tok || !exp || expires_at(exp, &exp_ms) != 0) {
+		err_set(err, "the cached SSO login %s of the AWS profile \"%s\" has no accessToken and expiresAt: run "
+			     "aws sso login --profile %s",
+			path, s->profile, s->profile);
+		goto out;
+	}
+	if (exp_ms <= ctx->sys->wall_ms()) {
+		err_set(err, "the SSO login of the AWS profile \"%s\" expired at %.64s: run aws sso login --profile %s",
+			s->profile, exp, s->profile);
+		goto out;
+	}
+	buf_reset(token);
+	buf_puts(token, tok);
+	rc = 0;
+out:
+	if (root) {
+		const cJSON *v = cJSON_GetObjectItemCaseSensitive(root, "accessToken");
+		if (cJSON_IsString(v))
+			explicit_bzero(v->valuestring, strlen(v->valuestring));
+		v = cJSON_GetObjectItemCaseSensitive(root, "refreshToken");
+		if (cJSON_IsString(v))
+			explicit_bzero(v->valuestring, strlen(v->valuestring));
+	}
+	cJSON_Delete(root);
+	buf_free_secret(&text);
+	free(path);
+	return rc;
+}
+
+static void query_escape(struct buf *b, const char *s)
+{
+	static const char hex[] = "0123456789ABCDEF";
+	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+		if ((*p >= 'A' && *p <= 'Z') || (*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') || *p == '-' ||
+		    *p == '_' || *p == '.' || *p == '~') {
+			buf_putc(b, (char)*p);
+		} else {
+			buf_putc(b, '%');
+			buf_putc(b, hex[*p >> 4]);
+			buf_putc(b, hex[*p & 15]);
+		}
+	}
+}
+
+static char *portal_endpoint(const struct sys *sys, const char *region)
+{
+	const char *v = sys_env(sys, "AWS_ENDPOINT_URL_SSO");
+	if (!v)
+		v = sys_env(sys, "AWS_ENDPOINT_URL");
+	struct buf b = BUF_INIT;
+	if (v)
+		buf_puts(&b, v);
+	else
+		buf_printf(&b, "https://portal.sso.%s.%s", region, partition_dns_suffix(region));
+	while (b.len && b.data[b.len - 1] == '/')
+		b.data[--b.len] = '\0';
+	return buf_steal(&b);
+}
+
+int creds_sso_parse(struct span body, struct creds *out, struct err *err)
+{
+	int rc = -1;
+	creds_clear(out);
+	cJSON *root = cJSON_ParseWithLength(body.ptr, body.len);
+	const cJSON *rc_ = cJSON_GetObjectItemCaseSensitive(root, "roleCredentials");
+	const char *ak = json_string(rc_, "accessKeyId");
+	const char *sk = json_string(rc_, "secretAccessKey");
+	const char *tok = json_string(rc_, "sessionToken");
+	const cJSON *exp = cJSON_GetObjectItemCaseSensitive(rc_, "expiration");
+	if (!ak || !sk || !tok || !cJSON_IsNumber(exp) || exp->valuedouble <= 0) {
+		err_set(err, "the SSO portal's answer has no roleCredentials with accessKeyId, secretAccessKey, "
+			     "sessionToken and expiration");
+		goto out;
+	}
+	out->access_key = xstrdup(ak);
+	out->secret_key = xstrdup(sk);
+	out->session_token = xstrdup(tok);
+	out->expires_ms = (int64_t)exp->valuedouble; /* milliseconds since the epoch */
+	rc = 0;
+out:
+	if (rc_) {
+		const char *secrets[] = {"secretAccessKey", "sessionToken"};
+		for (size_t i = 0; i < 2; i++) {
+			const cJSON *v = cJSON_GetObjectItemCaseSensitive(rc_, secrets[i]);
+			if (cJSON_IsString(v))
+				explicit_bzero(v->valuestring, strlen(v->valuestring));
+		}
+	}
+	cJSON_Delete(root);
+	return rc;
+}
+
+int creds_sso_fetch(const struct creds_ctx *ctx, const struct creds_sso *s, struct creds *out, struct err *err)
+{
+	struct buf token = BUF_INIT, url = BUF_INIT;
+	struct http_response resp = {0};
+	struct err perr = {""};
+	char *endpoint = NULL;
+	int rc = -1;
+
+	creds_clear(out);
+	if (load_token(ctx, s, &token, err) != 0)
+		goto out;
+	if (!ctx->http) {
+		err_set(err, "the AWS profile \"%s\" uses SSO but no HTTP client is available", s->profile);
+		goto out;
+	}
+	endpoint = portal_endpoint(ctx->sys, s->sso_region);
+	buf_printf(&url, "%s/federation/credentials?account_id=", endpoint);
+	query_escape(&url, s->account_id);
+	buf_puts(&url, "&role_name=");
+	query_escape(&url, s->role_name);
+	const struct http_header headers[] = {
+	    {"x-amz-sso_bearer_token", token.data},
+	    {"Accept", "application/json"},
+	};
+	struct http_request req = {
+	    .method = "GET",
+	    .url = url.data,
+	    .headers = headers,
+	    .n_headers = 2,
+	    .timeout_ms = 10000,
+	    .connect_timeout_ms = 3000,
+	};
+	if (creds_http_retry(ctx, &req, &resp, 3, "the SSO portal (GetRoleCredentials)", err) != 0)
+		goto out;
+	if (resp.status != 200) {
+		cJSON *e = cJSON_ParseWithLength(resp.body.data, resp.body.len);
+		const char *msg = json_string(e, "message");
+		if (!msg)
+			msg = json_string(e, "Message");
+		if (resp.status == 401)
+			err_set(err, "the SSO portal refused the cached login of the AWS profile \"%s\" (HTTP 401%s%.200s): "
+				     "run aws sso login --profile %s",
+				s->profile, msg ? ": " : "", msg ? msg : "", s->profile);
+		else if (resp.status == 403)
+			err_set(err, "the SSO portal gives the AWS profile \"%s\" no role %.100s in account %.20s (HTTP "
+				     "403%s%.200s): fix sso_account_id and sso_role_name",
+				s->profile, s->role_name, s->account_id, msg ? ": " : "", msg ? msg : "");
+		else
+			err_set(err, "the SSO portal answered HTTP %ld to GetRoleCredentials for the AWS profile \"%s\"%s%.200s",
+				resp.status, s->profile, msg ? ": " : "", msg ? msg : "");
+		cJSON_Delete(e);
+		goto out;
+	}
+	if (creds_sso_parse(span_of(resp.body.data, resp.body.len), out, &perr) != 0 ||
+	    creds_check_printable(out, "the SSO portal", &perr) != 0) {
+		creds_clear(out);
+		err_set(err, "the AWS profile \"%s\": %s", s->profile, perr.msg);
+		goto out;
+	}
+	log_debug("credentials: profile \"%s\" from the SSO portal (account %s, role %s)", s->profile, s->account_id,
+		  s->role_name);
+	rc = 0;
+out:
+	buf_free_secret(&resp.body);
+	http_response_free(&resp);
+	buf_free_secret(&token);
+	buf_free(&url);
+	free(endpoint);
+	return rc;
+}
