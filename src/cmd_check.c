@@ -3,6 +3,7 @@
 #include "src/commands.h"
 #include "base/log.h"
 #include "agent/arn.h"
+#include "agent/creds/creds.h"
 #include "agent/asl/asl.h"
 #include "src/cli.h"
 
@@ -25,6 +26,8 @@ static void usage(FILE *f)
 		"  --state-machine ARN   the state machine to read\n"
 		"  --heartbeat S         the agent's --heartbeat in the task (default 60; 0: off)\n"
 		"  --token-env NAME      the agent's --token-env in the task (default TASK_TOKEN)\n"
+		"  --profile NAME        the AWS profile for credentials and region (AWS_PROFILE);\n"
+		"                        keys in AWS_ACCESS_KEY_ID are then not used\n"
 		"  --log-level LEVEL     error, warn, info (default) or debug (SFN_AGENT_LOG_LEVEL)\n"
 		"  --log-format FMT      text (default) or json (SFN_AGENT_LOG_FORMAT)\n"
 		"  -h, --help            this text\n"
@@ -34,13 +37,14 @@ static void usage(FILE *f)
 
 int cmd_check(int argc, char **argv)
 {
-	enum { O_SM = 256, O_HB, O_TOKEN_ENV, O_LOG_LEVEL, O_LOG_FORMAT };
+	enum { O_SM = 256, O_HB, O_TOKEN_ENV, O_LOG_LEVEL, O_LOG_FORMAT, O_PROFILE };
 	static const struct option longopts[] = {
 		{ "state-machine", required_argument, NULL, O_SM },
 		{ "heartbeat", required_argument, NULL, O_HB },
 		{ "token-env", required_argument, NULL, O_TOKEN_ENV },
 		{ "log-level", required_argument, NULL, O_LOG_LEVEL },
 		{ "log-format", required_argument, NULL, O_LOG_FORMAT },
+		{ "profile", required_argument, NULL, O_PROFILE },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -64,6 +68,11 @@ int cmd_check(int argc, char **argv)
 			break;
 		case O_LOG_LEVEL: log_level_arg = optarg; break;
 		case O_LOG_FORMAT: log_format_arg = optarg; break;
+		case O_PROFILE:
+			if (!*optarg)
+				return ctl_usage_error("check", "--profile is empty: give a profile name");
+			creds_use_profile(optarg);
+			break;
 		case 'h':
 			usage(stdout);
 			return CTL_OK;

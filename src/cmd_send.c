@@ -10,6 +10,7 @@
 #include "base/log.h"
 #include "base/posix.h"
 #include "base/input.h"
+#include "agent/creds/creds.h"
 #include "agent/sfn.h"
 
 #include <errno.h>
@@ -43,6 +44,8 @@ static void usage(FILE *f, enum send_kind kind)
 	      "SFN_AGENT_TOKEN_ENV).\n\n"
 	      "  --token-env NAME         variable holding the token [TASK_TOKEN]\n"
 	      "  --report-timeout SECONDS how long to retry [300]\n"
+	      "  --profile NAME           AWS profile for credentials and region, instead of\n"
+	      "                           AWS_PROFILE and the keys in AWS_ACCESS_KEY_ID [none]\n"
 	      "  --log-level LEVEL        error, warn, info or debug [info]\n\n"
 	      "Exit status: 0 delivered, 1 refused by Step Functions (or not delivered), 2 usage error.\n",
 	      f);
@@ -100,12 +103,13 @@ static void note_for_supervisor(enum send_kind kind, const char *fp)
 
 static int cmd_send(enum send_kind kind, int argc, char **argv)
 {
-	enum { O_TOKEN = 256, O_OUTPUT, O_ERROR, O_CAUSE, O_TOKEN_ENV, O_DEADLINE, O_LOG_LEVEL };
+	enum { O_TOKEN = 256, O_OUTPUT, O_ERROR, O_CAUSE, O_TOKEN_ENV, O_DEADLINE, O_LOG_LEVEL, O_PROFILE };
 	static const struct option longopts[] = {
 		{ "task-token", 1, NULL, O_TOKEN },     { "task-output", 1, NULL, O_OUTPUT },
 		{ "error", 1, NULL, O_ERROR },          { "cause", 1, NULL, O_CAUSE },
 		{ "token-env", 1, NULL, O_TOKEN_ENV },  { "report-timeout", 1, NULL, O_DEADLINE },
 		{ "log-level", 1, NULL, O_LOG_LEVEL },  { "help", 0, NULL, 'h' },
+		{ "profile", 1, NULL, O_PROFILE },
 		{ NULL, 0, NULL, 0 },
 	};
 	const struct sys *sys = &sys_real;
@@ -133,6 +137,13 @@ static int cmd_send(enum send_kind kind, int argc, char **argv)
 			goto out;
 		case O_TOKEN: token = optarg; break;
 		case O_TOKEN_ENV: token_env = optarg; break;
+		case O_PROFILE:
+			if (!*optarg) {
+				log_error("--profile is empty: give a profile name");
+				goto out;
+			}
+			creds_use_profile(optarg);
+			break;
 		case O_OUTPUT:
 		case O_ERROR:
 		case O_CAUSE:

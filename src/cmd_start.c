@@ -8,6 +8,7 @@
 #include "base/log.h"
 #include "base/posix.h"
 #include "agent/arn.h"
+#include "agent/creds/creds.h"
 #include "src/cli.h"
 
 #include <cjson/cJSON.h>
@@ -52,6 +53,8 @@ static void usage(FILE *f)
 		"                        it keeps running and the command to stop it is printed\n"
 		"  --heartbeat S         the agent's --heartbeat in the task, for the checks (default 60)\n"
 		"  --token-env NAME      the agent's --token-env in the task, for the checks (TASK_TOKEN)\n"
+		"  --profile NAME        the AWS profile for credentials and region (AWS_PROFILE);\n"
+		"                        keys in AWS_ACCESS_KEY_ID are then not used\n"
 		"  --log-level LEVEL     error, warn, info (default) or debug (SFN_AGENT_LOG_LEVEL)\n"
 		"  --log-format FMT      text (default) or json (SFN_AGENT_LOG_FORMAT)\n"
 		"  -h, --help            this text\n"
@@ -136,9 +139,11 @@ static void live_draw(struct start *s)
 
 static void stop_hint(struct start *s, enum log_level level, const char *why)
 {
+	const struct sys *sys = &sys_real;
 	say(s, level, "%s; the execution keeps running, stop it with: aws stepfunctions stop-execution "
-		      "--execution-arn %s --region %s",
-	    why, s->exec_arn, sfn_client_region(s->client));
+		      "--execution-arn %s --region %s%s%s",
+	    why, s->exec_arn, sfn_client_region(s->client), creds_profile_explicit() ? " --profile " : "",
+	    creds_profile_explicit() ? creds_profile_name(sys) : "");
 }
 
 /* ---- options and input ---- */
@@ -224,7 +229,7 @@ out:
 static int parse_options(struct start *s, int argc, char **argv)
 {
 	enum { O_SM = 256, O_INPUT, O_NAME, O_NO_WAIT, O_TIMEOUT, O_POLL, O_STOP, O_HB, O_TOKEN_ENV, O_LOG_LEVEL,
-	       O_LOG_FORMAT };
+	       O_LOG_FORMAT, O_PROFILE };
 	static const struct option longopts[] = {
 		{ "state-machine", required_argument, NULL, O_SM },
 		{ "input", required_argument, NULL, O_INPUT },
@@ -237,6 +242,7 @@ static int parse_options(struct start *s, int argc, char **argv)
 		{ "token-env", required_argument, NULL, O_TOKEN_ENV },
 		{ "log-level", required_argument, NULL, O_LOG_LEVEL },
 		{ "log-format", required_argument, NULL, O_LOG_FORMAT },
+		{ "profile", required_argument, NULL, O_PROFILE },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -276,6 +282,11 @@ static int parse_options(struct start *s, int argc, char **argv)
 			break;
 		case O_LOG_LEVEL: log_level_arg = optarg; break;
 		case O_LOG_FORMAT: log_format_arg = optarg; break;
+		case O_PROFILE:
+			if (!*optarg)
+				return ctl_usage_error("start", "--profile is empty: give a profile name");
+			creds_use_profile(optarg);
+			break;
 		case 'h':
 			usage(stdout);
 			return HELP_SHOWN;

@@ -291,3 +291,38 @@ def test_sso_login_refused_by_the_portal_says_aws_sso_login(lab, agent):
     err = stderr_text(p)
     assert p.returncode == 125, err
     assert "refused the cached login" in err and "run aws sso login --profile dev" in err, err
+
+
+# ---- --profile on the controller ----
+
+def test_profile_flag_wins_over_keys_in_the_environment(lab, agent):
+    """`send-success --profile deploy`: the profile assumes the task role with the environment's keys
+    as its credential_source, so the call is signed with the role's keys, not the keys in
+    AWS_ACCESS_KEY_ID (which AWS_PROFILE alone would have used)."""
+    ex, task = execution(lab, ["sleep", "60"])
+    admin_akid, admin_secret = lab.keys("admin")
+    with tempfile.TemporaryDirectory() as d:
+        home = _home(d, "[profile deploy]\nrole_arn = %s\ncredential_source = Environment\n"
+                     % lab.task_role_arns["task"])
+        env = _env(lab, task, home, None, AWS_ACCESS_KEY_ID=admin_akid, AWS_SECRET_ACCESS_KEY=admin_secret,
+                   TASK_TOKEN=task.token)
+        p = lab.run_agent([agent, "send-success", "--profile", "deploy", "--task-output", '{"via":"profile"}'],
+                          env, timeout=60)
+    err = stderr_text(p)
+    assert p.returncode == 0, err
+    calls = sent(lab, "SendTaskSuccess", task)
+    assert len(calls) == 1 and calls[0].ok, [(c.akid, c.error) for c in calls]
+    assert calls[0].akid.startswith("ASIA") and calls[0].akid != admin_akid, calls[0].akid
+    assert lab.wait_execution(ex)["status"] == "SUCCEEDED"
+
+
+def test_profile_flag_naming_no_profile_is_a_usage_error(lab, agent):
+    sm = lab.create_state_machine(heartbeat=30)
+    with tempfile.TemporaryDirectory() as d:
+        home = _home(d, "[profile real]\nregion = us-east-1\n")
+        env = lab.task_env()
+        env["HOME"] = home
+        p = lab.run_agent([agent, "check", "--state-machine", sm, "--profile", "typo"], env, timeout=60)
+    err = stderr_text(p)
+    assert p.returncode == 2, err
+    assert '--profile is "typo" but there is no such profile in' in err, err
