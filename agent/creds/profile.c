@@ -348,7 +348,7 @@ static enum creds_result sso(struct resolver *r, const char *profile, struct cre
 	if (missing) {
 		err_set(err, "the AWS profile \"%s\" uses SSO but has no %s%s: add it (aws configure sso writes them all)",
 			profile, missing,
-			s.session_name && (missing[4] == 's' || missing[4] == 'r') ? " in its [sso-session]" : "");
+			s.session_name && (!url.len || !region.len) ? " in its [sso-session]" : "");
 		goto out;
 	}
 	s.start_url = url.data;
