@@ -1244,6 +1244,8 @@ static void test_printable(void)
 	CHECK(creds_check_printable(&sp, "x", &e) == -1);
 }
 
+static int64_t sso_role_ms = 3600 * 1000; /* how long the role's keys last */
+
 static void sso_handler(struct fake *f, const struct http_request *req, struct http_response *resp)
 {
 	(void)req;
@@ -1251,7 +1253,7 @@ static void sso_handler(struct fake *f, const struct http_request *req, struct h
 	buf_printf(&resp->body,
 		   "{\"roleCredentials\":{\"accessKeyId\":\"ASIASSO%d\",\"secretAccessKey\":\"ss\","
 		   "\"sessionToken\":\"st\",\"expiration\":%lld}}",
-		   f->served, (long long)(fake_now + 3600 * 1000));
+		   f->served, (long long)(fake_now + sso_role_ms));
 }
 
 static void test_sso(void)
@@ -1305,19 +1307,38 @@ static void test_sso(void)
 	CHECK_STR(f.req[0].method, "GET");
 	creds_clear(&c);
 
+	/* The role's keys are fetched again 5 minutes before they expire,
+	 * through the chain, while the login lasts. */
+	sso_role_ms = 10 * 60 * 1000;
+	fake_now -= 10 * 60 * 1000; /* the login now has 11 minutes left */
+	struct creds_chain *ch = creds_chain_new(&fsys, &h);
+	const struct creds *cc = NULL;
+	CHECK(creds_chain_get(ch, &cc, &e) == 0);
+	CHECK_STR(cc->access_key, "ASIASSO2");
+	fake_now += 4 * 60 * 1000;
+	CHECK(creds_chain_get(ch, &cc, &e) == 0);
+	CHECK(f.n == 2);
+	fake_now += 2 * 60 * 1000;
+	CHECK(creds_chain_get(ch, &cc, &e) == 0);
+	CHECK(f.n == 3);
+	CHECK_STR(cc->access_key, "ASIASSO3");
+	creds_chain_free(ch);
+	fake_now += 4 * 60 * 1000;
+	sso_role_ms = 3600 * 1000;
+
 	/* Two minutes later the login has expired: said without a request. */
 	fake_now += 2 * 60 * 1000;
 	CHECK(fetch(&creds_profile_provider, &c, &e, &h) == CREDS_FAILED);
 	CHECK(strstr(e.msg, "the SSO login of the AWS profile \"dev\" expired at") != NULL);
 	CHECK(strstr(e.msg, ": run aws sso login --profile dev") != NULL);
-	CHECK(f.n == 1);
+	CHECK(f.n == 3);
 
 	env_set("AWS_PROFILE", "nosession");
 	CHECK(fetch(&creds_profile_provider, &c, &e, &h) == CREDS_FAILED);
 	CHECK(strstr(e.msg, "has no [sso-session gone]") != NULL);
 	env_set("AWS_PROFILE", "norole");
 	CHECK(fetch(&creds_profile_provider, &c, &e, &h) == CREDS_FAILED);
-	CHECK(strstr(e.msg, "has no sso_role_name") != NULL);
+	CHECK(strstr(e.msg, "has no sso_role_name: add it") != NULL);
 
 	CHECK(creds_sso_parse(span_str("{\"roleCredentials\":{\"accessKeyId\":\"A\"}}"), &c, &e) == -1);
 	CHECK(strstr(e.msg, "no roleCredentials") != NULL);
