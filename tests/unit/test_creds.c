@@ -1026,6 +1026,58 @@ static void assume_handler(struct fake *f, const struct http_request *req, struc
 		   f->served, f->served, f->served, exp);
 }
 
+static void imds_handler(struct fake *f, const struct http_request *req, struct http_response *resp);
+
+/* The container endpoint on /creds, IMDS on /latest/, STS anywhere else. */
+static void ecs_then_sts_handler(struct fake *f, const struct http_request *req, struct http_response *resp)
+{
+	if (strstr(req->url, "/creds"))
+		ecs_handler(f, req, resp);
+	else if (strstr(req->url, "/latest/"))
+		imds_handler(f, req, resp);
+	else
+		assume_handler(f, req, resp);
+}
+
+static void test_assume_role_from_container(void)
+{
+	struct fake f = {.handler = ecs_then_sts_handler};
+	struct http h = fake_http(&f);
+	struct creds c = {0};
+	struct err e;
+	env_reset();
+	env_set("AWS_REGION", "eu-west-1");
+	env_set("AWS_ENDPOINT_URL_STS", "http://127.0.0.1:9/sts");
+	env_set("AWS_CONTAINER_CREDENTIALS_FULL_URI", "http://127.0.0.1:1/creds");
+	env_set("AWS_CONFIG_FILE", write_file("config-role-ecs", "[profile ecs]\nrole_arn = arn:aws:iam::1:role/E\n"
+								    "credential_source = EcsContainer\n"));
+	env_set("AWS_PROFILE", "ecs");
+	CHECK(fetch(&creds_profile_provider, &c, &e, &h) == CREDS_OK);
+	CHECK(f.n == 2);
+	CHECK_STR(f.req[0].url, "http://127.0.0.1:1/creds");
+	/* The task role's temporary keys sign AssumeRole, token included. */
+	CHECK(strstr(f.req[1].headers, "Credential=ASIA1/") != NULL);
+	CHECK(strstr(f.req[1].headers, "X-Amz-Security-Token: token1\n") != NULL);
+	CHECK(c.access_key && strncmp(c.access_key, "ASIAROLE", 8) == 0);
+	creds_clear(&c);
+
+	/* Ec2InstanceMetadata: IMDSv2's role keys sign it. */
+	f.n = 0;
+	env_set("AWS_CONTAINER_CREDENTIALS_FULL_URI", "");
+	env_set("AWS_EC2_METADATA_DISABLED", "false");
+	env_set("AWS_EC2_METADATA_SERVICE_ENDPOINT", "http://127.0.0.1:1/");
+	env_set("AWS_CONFIG_FILE", write_file("config-role-imds", "[profile ec2]\nrole_arn = arn:aws:iam::1:role/E\n"
+								     "credential_source = Ec2InstanceMetadata\n"));
+	env_set("AWS_PROFILE", "ec2");
+	CHECK(fetch(&creds_profile_provider, &c, &e, &h) == CREDS_OK);
+	CHECK(f.n == 4);
+	CHECK_STR(f.req[2].url, "http://127.0.0.1:1/latest/meta-data/iam/security-credentials/my-role");
+	CHECK(strstr(f.req[3].headers, "X-Amz-Security-Token: token") != NULL);
+	CHECK(strstr(f.req[3].body, "Action=AssumeRole&") != NULL);
+	CHECK(c.access_key && strncmp(c.access_key, "ASIAROLE", 8) == 0);
+	creds_clear(&c);
+}
+
 static void test_assume_role(void)
 {
 	struct fake f = {.handler = assume_handler};
@@ -1405,6 +1457,7 @@ int main(void)
 	RUN(test_region);
 	RUN(test_fuzz_sts_empty_elements);
 	RUN(test_assume_role);
+	RUN(test_assume_role_from_container);
 	RUN(test_process_split);
 	RUN(test_process_parse);
 	RUN(test_process_run);
