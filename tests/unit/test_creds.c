@@ -1278,6 +1278,35 @@ static void test_process_run(void)
 	creds_clear(&c);
 }
 
+static void test_process_expiration(void)
+{
+	const struct creds *c = NULL;
+	struct err e;
+	env_reset();
+	/* Ten minutes after the fake now; each run leaves a line in a log. */
+	unlink("/tmp/creds-unit/proc-runs.log");
+	char *script = write_file("proc-exp.sh", "#!/bin/sh\necho run >> /tmp/creds-unit/proc-runs.log\n"
+						 "echo '{\"Version\": 1, \"AccessKeyId\": \"EXP\", \"SecretAccessKey\": "
+						 "\"s\", \"SessionToken\": \"t\", \"Expiration\": "
+						 "\"2026-11-18T11:16:40Z\"}'\n");
+	chmod(script, 0700);
+	char conf[256];
+	snprintf(conf, sizeof conf, "[default]\ncredential_process = %s\n", script);
+	env_set("AWS_CONFIG_FILE", write_file("config-proc-exp", conf));
+	struct creds_chain *ch = creds_chain_new(&fsys, NULL);
+	CHECK(creds_chain_get(ch, &c, &e) == 0);
+	CHECK(c->expires_ms == fake_now + 10 * 60 * 1000);
+	fake_now += 4 * 60 * 1000; /* 6 minutes left: kept */
+	CHECK(creds_chain_get(ch, &c, &e) == 0);
+	fake_now += 2 * 60 * 1000; /* 4 minutes left: run again */
+	CHECK(creds_chain_get(ch, &c, &e) == 0);
+	creds_chain_free(ch);
+	struct buf log = BUF_INIT;
+	CHECK(creds_read_file("/tmp/creds-unit/proc-runs.log", 1024, &log, &e) == 0);
+	CHECK_STR(buf_cstr(&log), "run\nrun\n");
+	buf_free(&log);
+}
+
 static void test_printable(void)
 {
 	struct creds c = {0};
@@ -1461,6 +1490,7 @@ int main(void)
 	RUN(test_process_split);
 	RUN(test_process_parse);
 	RUN(test_process_run);
+	RUN(test_process_expiration);
 	RUN(test_printable);
 	RUN(test_sso);
 	RUN(test_explicit_profile);
