@@ -326,3 +326,33 @@ def test_profile_flag_naming_no_profile_is_a_usage_error(lab, agent):
     err = stderr_text(p)
     assert p.returncode == 2, err
     assert '--profile is "typo" but there is no such profile in' in err, err
+
+
+def test_credential_source_ecs_container_assumes_the_role(lab, agent):
+    """role_arn + credential_source = EcsContainer: the container endpoint's keys (here the admin
+    user's, which may call STS) sign AssumeRole, and the role's keys sign the Step Functions calls."""
+    from servers import _Base
+
+    class AdminCreds(_Base):
+        def __init__(self):
+            super().__init__()
+            self.fetches = 0
+            self.start()
+
+        def _serve(self, h, method):
+            self.fetches += 1
+            akid, secret = lab.keys("admin")
+            h._reply(200, json.dumps({"AccessKeyId": akid, "SecretAccessKey": secret}))
+
+    ex, task = execution(lab, ["sh", "-c", "echo '{\"source\":\"ecs\"}'"])
+    with tempfile.TemporaryDirectory() as d, AdminCreds() as creds:
+        home = _home(d, "[profile app]\nrole_arn = %s\ncredential_source = EcsContainer\n"
+                     % lab.task_role_arns["task"])
+        p = _run(lab, agent, task, _env(lab, task, home, "app",
+                                        AWS_CONTAINER_CREDENTIALS_FULL_URI=creds.base + "/creds"))
+        fetches = creds.fetches
+    err = stderr_text(p)
+    assert p.returncode == 0, err
+    assert fetches >= 1
+    _assert_signed_with_temporary_keys(lab, task, lab.keys("admin")[0])
+    assert lab.wait_execution(ex)["status"] == "SUCCEEDED"
