@@ -3,7 +3,9 @@
  * Each provider is a file of its own (creds_env.c, creds_web_identity.c,
  * creds_profile.c, creds_ecs.c, creds_imds.c) exposing one struct
  * creds_provider; creds.c walks them in the order of the AWS SDKs, caches
- * what the first one yields and fetches again before it expires. */
+ * what the first one yields and fetches again before it expires.  The
+ * profile provider builds on assume_role.c (role_arn), process.c
+ * (credential_process) and sso.c (SSO profiles). */
 #ifndef SFN_CREDS_H
 #define SFN_CREDS_H
 
