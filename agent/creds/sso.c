@@ -7,12 +7,17 @@
 
 #include "agent/endpoint.h"
 #include "base/log.h"
+#include "base/posix.h"
 
 #include <cjson/cJSON.h>
+#include <errno.h>
+#include <fcntl.h>
 #include <openssl/evp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#include <unistd.h>
 
 #define SSO_CACHE_MAX (256 * 1024)
 
@@ -58,6 +63,153 @@ static int expires_at(const char *s, int64_t *ms)
 	return iso8601_parse_ms(span_str(s), ms);
 }
 
+/* Like botocore: a token with less than this left is refreshed when the
+ * cache has what it takes (a refresh token and the client registration). */
+#define SSO_REFRESH_WINDOW_MS (15 * 60 * 1000)
+
+static char *oidc_endpoint(const struct sys *sys, const char *region)
+{
+	const char *v = sys_env(sys, "AWS_ENDPOINT_URL_SSO_OIDC");
+	if (!v)
+		v = sys_env(sys, "AWS_ENDPOINT_URL");
+	struct buf b = BUF_INIT;
+	if (v)
+		buf_puts(&b, v);
+	else
+		buf_printf(&b, "https://oidc.%s.%s", region, partition_dns_suffix(region));
+	while (b.len && b.data[b.len - 1] == '/')
+		b.data[--b.len] = '\0';
+	return buf_steal(&b);
+}
+
+static void bzero_strings(cJSON *o)
+{
+	for (cJSON *v = o ? o->child : NULL; v; v = v->next)
+		if (cJSON_IsString(v))
+			explicit_bzero(v->valuestring, strlen(v->valuestring));
+}
+
+/* Writes the cache back as the CLI does, so the next reader (the CLI, or
+ * this agent's next refresh) has the new tokens: to a temporary file, then
+ * renamed over the old one. */
+static void write_cache(const char *path, const cJSON *root)
+{
+	char *text = cJSON_PrintUnformatted(root);
+	struct buf tmp = BUF_INIT;
+	buf_printf(&tmp, "%s.tmp-%ld", path, (long)getpid());
+	int fd = text ? open(tmp.data, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600) : -1;
+	bool ok = fd >= 0 && write_all(fd, text, strlen(text)) == 0;
+	if (fd >= 0 && close(fd) != 0)
+		ok = false;
+	if (ok && rename(tmp.data, path) != 0)
+		ok = false;
+	if (!ok) {
+		log_warn("could not write the refreshed SSO login to %s (%s): the next run will refresh it again", path,
+			 strerror(errno));
+		if (fd >= 0)
+			unlink(tmp.data);
+	}
+	if (text) {
+		explicit_bzero(text, strlen(text));
+		free(text);
+	}
+	buf_free(&tmp);
+}
+
+/* SSO OIDC CreateToken with the cached refresh token.  0 with root's
+ * accessToken, expiresAt (and refreshToken) replaced and the cache written
+ * back, or -1 with err. */
+static int refresh_token(const struct creds_ctx *ctx, const struct creds_sso *s, cJSON *root, const char *path,
+			 int64_t *exp_ms, struct err *err)
+{
+	int rc = -1;
+	char *endpoint = oidc_endpoint(ctx->sys, s->sso_region), *body = NULL;
+	struct buf url = BUF_INIT;
+	struct http_response resp = {0};
+	cJSON *req_json = cJSON_CreateObject(), *ans = NULL;
+
+	if (!ctx->http) {
+		err_set(err, "no HTTP client is available");
+		goto out;
+	}
+	cJSON_AddStringToObject(req_json, "clientId", json_string(root, "clientId"));
+	cJSON_AddStringToObject(req_json, "clientSecret", json_string(root, "clientSecret"));
+	cJSON_AddStringToObject(req_json, "grantType", "refresh_token");
+	cJSON_AddStringToObject(req_json, "refreshToken", json_string(root, "refreshToken"));
+	body = cJSON_PrintUnformatted(req_json);
+	buf_printf(&url, "%s/token", endpoint);
+	static const struct http_header headers[] = {{"Content-Type", "application/json"}};
+	struct http_request req = {
+	    .method = "POST",
+	    .url = url.data,
+	    .headers = headers,
+	    .n_headers = 1,
+	    .body = body,
+	    .body_len = body ? strlen(body) : 0,
+	    .timeout_ms = 10000,
+	    .connect_timeout_ms = 3000,
+	};
+	if (creds_http_retry(ctx, &req, &resp, 3, "SSO OIDC (CreateToken)", err) != 0)
+		goto out;
+	ans = cJSON_ParseWithLength(resp.body.data, resp.body.len);
+	const char *tok = json_string(ans, "accessToken");
+	const char *refresh = json_string(ans, "refreshToken");
+	const cJSON *in = cJSON_GetObjectItemCaseSensitive(ans, "expiresIn");
+	if (resp.status != 200 || !tok || !cJSON_IsNumber(in) || in->valuedouble <= 0) {
+		const char *code = json_string(ans, "error");
+		err_set(err, "SSO OIDC CreateToken answered HTTP %ld%s%.100s", resp.status, code ? ": " : "",
+			code ? code : "");
+		goto out;
+	}
+	int64_t exp = ctx->sys->wall_ms() + (int64_t)in->valuedouble * 1000;
+	time_t t = (time_t)(exp / 1000);
+	struct tm tm;
+	char when[32];
+	gmtime_r(&t, &tm);
+	strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", &tm);
+	/* The old tokens are freed by the replacements: zeroed first. */
+	static const char *const secrets[] = {"accessToken", "refreshToken"};
+	for (size_t i = 0; i < 2; i++) {
+		const cJSON *v = cJSON_GetObjectItemCaseSensitive(root, secrets[i]);
+		if (cJSON_IsString(v) && (i == 0 || refresh))
+			explicit_bzero(v->valuestring, strlen(v->valuestring));
+	}
+	cJSON_ReplaceItemInObjectCaseSensitive(root, "accessToken", cJSON_CreateString(tok));
+	if (cJSON_GetObjectItemCaseSensitive(root, "expiresAt"))
+		cJSON_ReplaceItemInObjectCaseSensitive(root, "expiresAt", cJSON_CreateString(when));
+	if (refresh)
+		cJSON_ReplaceItemInObjectCaseSensitive(root, "refreshToken", cJSON_CreateString(refresh));
+	write_cache(path, root);
+	*exp_ms = exp;
+	rc = 0;
+out:
+	bzero_strings(req_json);
+	bzero_strings(ans);
+	cJSON_Delete(req_json);
+	cJSON_Delete(ans);
+	if (body) {
+		explicit_bzero(body, strlen(body));
+		free(body);
+	}
+	buf_free_secret(&resp.body);
+	http_response_free(&resp);
+	buf_free(&url);
+	free(endpoint);
+	return rc;
+}
+
+static bool can_refresh(const struct creds_ctx *ctx, const struct creds_sso *s, const cJSON *root)
+{
+	/* The SDKs refresh only tokens of sso_session profiles: legacy ones
+	 * have no registration of their own. */
+	if (!s->session_name || !json_string(root, "refreshToken") || !json_string(root, "clientId") ||
+	    !json_string(root, "clientSecret"))
+		return false;
+	const char *reg = json_string(root, "registrationExpiresAt");
+	int64_t reg_ms;
+	return !reg || expires_at(reg, &reg_ms) != 0 || reg_ms > ctx->sys->wall_ms();
+}
+
 /* The cached access token, or -1 with err (ending in the login command). */
 static int load_token(const struct creds_ctx *ctx, const struct creds_sso *s, struct buf *token, struct err *err)
 {
@@ -94,7 +246,25 @@ static int load_token(const struct creds_ctx *ctx, const struct creds_sso *s, st
 			path, s->profile, s->profile);
 		goto out;
 	}
-	if (exp_ms <= ctx->sys->wall_ms()) {
+	int64_t now = ctx->sys->wall_ms();
+	if (exp_ms - now < SSO_REFRESH_WINDOW_MS && can_refresh(ctx, s, root)) {
+		struct err ferr = {""};
+		if (refresh_token(ctx, s, root, path, &exp_ms, &ferr) == 0) {
+			tok = json_string(root, "accessToken");
+			log_info("refreshed the SSO login of the AWS profile \"%s\" (it expires in %lld s)", s->profile,
+				 (long long)((exp_ms - now) / 1000));
+		} else if (exp_ms > now) {
+			log_warn("could not refresh the SSO login of the AWS profile \"%s\", using it until it expires "
+				 "in %lld s: %s",
+				 s->profile, (long long)((exp_ms - now) / 1000), ferr.msg);
+		} else {
+			err_set(err, "the SSO login of the AWS profile \"%s\" expired at %.64s and could not be refreshed "
+				     "(%s): run aws sso login --profile %s",
+				s->profile, exp, ferr.msg, s->profile);
+			goto out;
+		}
+	}
+	if (exp_ms <= now) {
 		err_set(err, "the SSO login of the AWS profile \"%s\" expired at %.64s: run aws sso login --profile %s",
 			s->profile, exp, s->profile);
 		goto out;
@@ -103,14 +273,7 @@ static int load_token(const struct creds_ctx *ctx, const struct creds_sso *s, st
 	buf_puts(token, tok);
 	rc = 0;
 out:
-	if (root) {
-		const cJSON *v = cJSON_GetObjectItemCaseSensitive(root, "accessToken");
-		if (cJSON_IsString(v))
-			explicit_bzero(v->valuestring, strlen(v->valuestring));
-		v = cJSON_GetObjectItemCaseSensitive(root, "refreshToken");
-		if (cJSON_IsString(v))
-			explicit_bzero(v->valuestring, strlen(v->valuestring));
-	}
+	bzero_strings(root);
 	cJSON_Delete(root);
 	buf_free_secret(&text);
 	free(path);

@@ -2,6 +2,7 @@
 (STS AssumeRole against the lab's STS with auth on, then Step Functions calls signed with the
 assumed keys), credential_process scripts (one that works, one that fails, one that hangs), SSO
 profiles against a loopback stand-in for the portal, and --profile on the controller."""
+import calendar
 import json
 import os
 import re
@@ -278,6 +279,49 @@ def test_sso_expired_login_says_aws_sso_login(lab, agent):
     assert p.returncode == 125 and b"ran" not in p.stdout, err
     assert "run aws sso login --profile dev" in err, err
     assert not requests, "an expired login must not be sent to the portal: %s" % requests
+
+
+def test_sso_login_about_to_expire_is_refreshed_and_cached(lab, agent):
+    """An sso_session login with 2 minutes left (under the SDKs' 15-minute window) and a refresh
+    token: SSO OIDC CreateToken gives a new one, which GetRoleCredentials gets and the cache keeps."""
+    ex, task = execution(lab, ["sh", "-c", "echo '{\"sso\":\"refreshed\"}'"])
+    with tempfile.TemporaryDirectory() as d, SsoPortal(lab, account_id=SSO_ACCOUNT, role_name=SSO_ROLE) as portal:
+        home = _home(d, _sso_config("session"))
+        old = portal.login(d, "lab-sso", expires_in=120, refresh=True)
+        p = _run(lab, agent, task, _env(lab, task, home, "dev", AWS_ENDPOINT_URL_SSO=portal.url,
+                                        AWS_ENDPOINT_URL_SSO_OIDC=portal.url))
+        refreshes, requests = portal.refreshes, list(portal.requests)
+        with open(SsoPortal.cache_file(d, "lab-sso")) as f:
+            cache = json.load(f)
+    err = stderr_text(p)
+    assert p.returncode == 0, err
+    assert refreshes == 1, "one CreateToken, got %d" % refreshes
+    bearers = [b for path, b in requests if path.startswith("/federation/")]
+    assert bearers and old not in bearers and all(b == cache["accessToken"] for b in bearers), (old, bearers)
+    left = calendar.timegm(time.strptime(cache["expiresAt"], "%Y-%m-%dT%H:%M:%SZ")) - time.time()
+    assert left > 50 * 60, "the cache keeps the new expiry: %s" % cache["expiresAt"]
+    assert cache["clientId"] == portal.client[0] and cache["startUrl"], cache.keys()
+    assert cache["accessToken"] not in err and cache["refreshToken"] not in err
+    assert "refreshed the SSO login" in err, err
+    assert lab.wait_execution(ex)["status"] == "SUCCEEDED"
+
+
+def test_sso_expired_login_whose_refresh_is_refused_says_aws_sso_login(lab, agent):
+    with tempfile.TemporaryDirectory() as d, SsoPortal(lab) as portal:
+        portal.login(d, "lab-sso", expires_in=-60, refresh=True)
+        portal.refresh_tokens.clear()      # revoked
+        ex, task = execution(lab, ["sh", "-c", "echo ran"])
+        home = _home(d, _sso_config("session"))
+        p = _run(lab, agent, task, _env(lab, task, home, "dev", AWS_ENDPOINT_URL_SSO=portal.url,
+                                        AWS_ENDPOINT_URL_SSO_OIDC=portal.url))
+        lab.client("stepfunctions").stop_execution(executionArn=ex)
+        fed = [r for r in portal.requests if r[0].startswith("/federation/")]
+    err = stderr_text(p)
+    assert p.returncode == 125 and b"ran" not in p.stdout, err
+    assert re.search(r'the SSO login of the AWS profile "dev" expired at \S+ and could not be refreshed '
+                     r'\(SSO OIDC CreateToken answered HTTP 400: invalid_grant\): run aws sso login --profile dev',
+                     err), err
+    assert not fed, "an expired login must not be sent to the portal: %s" % fed
 
 
 def test_sso_login_refused_by_the_portal_says_aws_sso_login(lab, agent):

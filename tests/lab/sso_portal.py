@@ -8,9 +8,14 @@
         account or role HTTP 403 ForbiddenException, as the real portal answers.
         .url (AWS_ENDPOINT_URL_SSO), .requests (list of (path, bearer token) seen), .issued
         (access key ids handed out), .secrets.
-        .login(home, cache_key, expires_in=3600, start_url=..., region=...) writes what `aws sso
-        login` caches: HOME/.aws/sso/cache/<sha1(cache_key)>.json with a fresh accessToken the
-        portal accepts (expires_in < 0 writes an expired one), and returns the token.
+        .login(home, cache_key, expires_in=3600, start_url=..., region=..., refresh=False) writes
+        what `aws sso login` caches: HOME/.aws/sso/cache/<sha1(cache_key)>.json with a fresh
+        accessToken the portal accepts (expires_in < 0 writes an expired one), and returns the
+        token.  refresh=True adds the client registration and a refreshToken, as CLI v2 writes
+        them for sso_session profiles.
+        It also answers SSO OIDC CreateToken (POST /token, grantType refresh_token; use .url as
+        AWS_ENDPOINT_URL_SSO_OIDC): a known refresh token and client get a new access token (one
+        hour) and a new refresh token.  .refreshes counts them.
 """
 import datetime
 import hashlib
@@ -35,23 +40,64 @@ class SsoPortal(_Base):
 		self.secrets = []
 		self.url = self.base
 		self._lock = threading.Lock()
+		self.refresh_tokens = set()
+		self.refreshes = 0
+		self.client = ("lab-client-" + uuid.uuid4().hex[:8], "lab-client-secret-" + uuid.uuid4().hex)
+
+		def do_POST(h):
+			n = int(h.headers.get("Content-Length") or 0)
+			h.body = h.rfile.read(n) if n else b""
+			self._serve(h, "POST")
+		self.httpd.RequestHandlerClass.do_POST = do_POST
 		self.start()
 
+	@staticmethod
+	def cache_file(home, cache_key):
+		return os.path.join(home, ".aws", "sso", "cache", hashlib.sha1(cache_key.encode()).hexdigest() + ".json")
+
 	def login(self, home, cache_key, expires_in=3600, start_url="https://lab.awsapps.com/start",
-		  region="us-east-1"):
+		  region="us-east-1", refresh=False):
 		token = "sso-" + uuid.uuid4().hex
 		with self._lock:
 			self.tokens.add(token)
-		exp = datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(seconds=expires_in)
-		d = os.path.join(home, ".aws", "sso", "cache")
-		os.makedirs(d, exist_ok=True)
-		name = hashlib.sha1(cache_key.encode()).hexdigest() + ".json"
-		with open(os.path.join(d, name), "w") as f:
-			json.dump({"startUrl": start_url, "region": region, "accessToken": token,
-				   "expiresAt": exp.strftime("%Y-%m-%dT%H:%M:%SZ")}, f)
+		now = datetime.datetime.now(datetime.timezone.utc)
+		exp = now + datetime.timedelta(seconds=expires_in)
+		path = self.cache_file(home, cache_key)
+		os.makedirs(os.path.dirname(path), exist_ok=True)
+		cache = {"startUrl": start_url, "region": region, "accessToken": token,
+			 "expiresAt": exp.strftime("%Y-%m-%dT%H:%M:%SZ")}
+		if refresh:
+			rt = "refresh-" + uuid.uuid4().hex
+			with self._lock:
+				self.refresh_tokens.add(rt)
+			cache.update({"clientId": self.client[0], "clientSecret": self.client[1], "refreshToken": rt,
+				      "registrationExpiresAt": (now + datetime.timedelta(days=90)).strftime(
+					      "%Y-%m-%dT%H:%M:%SZ")})
+		with open(path, "w") as f:
+			json.dump(cache, f)
 		return token
 
+	def _create_token(self, h):
+		try:
+			req = json.loads(h.body)
+		except ValueError:
+			req = {}
+		with self._lock:
+			ok = (req.get("grantType") == "refresh_token" and req.get("refreshToken") in self.refresh_tokens
+			      and (req.get("clientId"), req.get("clientSecret")) == self.client)
+			if not ok:
+				return h._reply(400, json.dumps({"error": "invalid_grant"}))
+			self.refresh_tokens.discard(req["refreshToken"])
+			token, rt = "sso-" + uuid.uuid4().hex, "refresh-" + uuid.uuid4().hex
+			self.tokens.add(token)
+			self.refresh_tokens.add(rt)
+			self.refreshes += 1
+		h._reply(200, json.dumps({"accessToken": token, "expiresIn": 3600, "refreshToken": rt,
+					  "tokenType": "Bearer"}))
+
 	def _serve(self, h, method):
+		if method == "POST" and h.path == "/token":
+			return self._create_token(h)
 		u = urlsplit(h.path)
 		q = parse_qs(u.query)
 		bearer = h.headers.get("x-amz-sso_bearer_token")
