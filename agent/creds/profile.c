@@ -367,10 +367,10 @@ out:
 	return res;
 }
 
-/* One profile, in botocore's order: role_arn, web identity (not supported),
- * SSO, keys in the credentials file, credential_process, keys in the config
- * file.  A profile reached as a source_profile uses its own keys first, as
- * botocore does. */
+/* One profile, in botocore's order: role_arn (with web_identity_token_file:
+ * not supported), SSO, keys in the credentials file, credential_process, keys
+ * in the config file.  A profile reached as a source_profile uses its own keys
+ * first, as botocore does. */
 static enum creds_result resolve(struct resolver *r, const char *profile, struct creds *out, struct err *err)
 {
 	struct buf v = BUF_INIT, where = BUF_INIT;
@@ -410,12 +410,17 @@ static enum creds_result resolve(struct resolver *r, const char *profile, struct
 	if (as_source && has_static_keys(r, profile)) {
 		res = any_static(r, profile, out, err);
 	} else if (pget(&r->f, profile, "role_arn", &v) && v.len) {
-		res = assume(r, profile, v.data, out, err);
-	} else if (pget(&r->f, profile, "web_identity_token_file", &v)) {
-		err_set(err,
-			"the AWS profile \"%s\" uses web_identity_token_file, which sfn-agent does not support in a "
-			"profile: set AWS_WEB_IDENTITY_TOKEN_FILE and AWS_ROLE_ARN instead",
-			profile);
+		struct buf wif = BUF_INIT;
+		/* role_arn with web_identity_token_file is botocore's web
+		 * identity profile (without role_arn the key is ignored). */
+		if (pget(&r->f, profile, "web_identity_token_file", &wif))
+			err_set(err,
+				"the AWS profile \"%s\" uses web_identity_token_file, which sfn-agent does not support "
+				"in a profile: set AWS_WEB_IDENTITY_TOKEN_FILE and AWS_ROLE_ARN instead",
+				profile);
+		else
+			res = assume(r, profile, v.data, out, err);
+		buf_free(&wif);
 	} else if ((pget(&r->f, profile, "sso_session", &v) && v.len) ||
 		   (pget(&r->f, profile, "sso_start_url", &v) && v.len)) {
 		res = sso(r, profile, out, err);

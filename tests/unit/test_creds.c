@@ -1102,7 +1102,10 @@ static void test_assume_role(void)
 			   "duration_seconds = 99999\n"
 			   "[profile self]\nrole_arn = arn:aws:iam::1:role/S\nsource_profile = self\n"
 			   "aws_access_key_id = SELFKEY\naws_secret_access_key = ss\n"
-			   "[profile missing]\nrole_arn = arn:aws:iam::1:role/E\nsource_profile = nowhere\n"));
+			   "[profile missing]\nrole_arn = arn:aws:iam::1:role/E\nsource_profile = nowhere\n"
+			   "[profile wif]\nrole_arn = arn:aws:iam::1:role/W\nweb_identity_token_file = /t\n"
+			   "[profile wifkeys]\nweb_identity_token_file = /t\naws_access_key_id = WK\n"
+			   "aws_secret_access_key = w\n"));
 	env_set("AWS_PROFILE", "r");
 	CHECK(fetch(&creds_profile_provider, &c, &e, &h) == CREDS_OK);
 	CHECK_STR(c.access_key, "ASIAROLE1");
@@ -1154,6 +1157,14 @@ static void test_assume_role(void)
 	env_set("AWS_PROFILE", "missing");
 	CHECK(fetch(&creds_profile_provider, &c, &e, &h) == CREDS_FAILED);
 	CHECK(strstr(e.msg, "source_profile \"nowhere\" of the AWS profile \"missing\" does not exist") != NULL);
+	env_set("AWS_PROFILE", "wif");
+	CHECK(fetch(&creds_profile_provider, &c, &e, &h) == CREDS_FAILED);
+	CHECK(strstr(e.msg, "uses web_identity_token_file, which sfn-agent does not support") != NULL);
+	/* Without role_arn the key means nothing, as in botocore. */
+	env_set("AWS_PROFILE", "wifkeys");
+	CHECK(fetch(&creds_profile_provider, &c, &e, &h) == CREDS_OK);
+	CHECK_STR(c.access_key, "WK");
+	creds_clear(&c);
 	CHECK(f.n == sent_before);
 
 	/* A profile may be its own source when it holds the keys. */
