@@ -26,21 +26,45 @@ bool log_enabled(enum log_level level)
 	return level <= max_level;
 }
 
-int log_level_parse(const char *s)
+int log_level_option(const char *value, bool from_env, enum log_level *out, struct err *err)
 {
 	for (int i = 0; i < 4; i++)
-		if (strcmp(s, level_names[i]) == 0)
-			return i;
-	return -1;
+		if (strcmp(value, level_names[i]) == 0) {
+			*out = (enum log_level)i;
+			return 0;
+		}
+	if (from_env)
+		return err_set(err, "SFN_AGENT_LOG_LEVEL='%s' is not valid: use error, warn, info or debug", value);
+	return err_set(err, "--log-level '%s' is not valid: use error, warn, info or debug", value);
 }
 
-int log_format_parse(const char *s)
+int log_format_option(const char *value, bool from_env, enum log_format *out, struct err *err)
 {
-	if (strcmp(s, "text") == 0)
-		return LOG_TEXT;
-	if (strcmp(s, "json") == 0)
-		return LOG_JSON;
-	return -1;
+	if (strcmp(value, "text") == 0 || strcmp(value, "json") == 0) {
+		*out = value[0] == 't' ? LOG_TEXT : LOG_JSON;
+		return 0;
+	}
+	if (from_env)
+		return err_set(err, "SFN_AGENT_LOG_FORMAT='%s' is not valid: use text or json", value);
+	return err_set(err, "--log-format '%s' is not valid: use text or json", value);
+}
+
+int log_options_resolve(const struct sys *sys, const char *level_flag, const char *format_flag,
+			enum log_level *level, enum log_format *fmt, struct err *err)
+{
+	const char *env_level = sys_env(sys, "SFN_AGENT_LOG_LEVEL");
+	const char *env_format = sys_env(sys, "SFN_AGENT_LOG_FORMAT");
+	*level = LOG_INFO;
+	*fmt = LOG_TEXT;
+	if (env_level && log_level_option(env_level, true, level, err) != 0)
+		return -1;
+	if (env_format && log_format_option(env_format, true, fmt, err) != 0)
+		return -1;
+	if (level_flag && log_level_option(level_flag, false, level, err) != 0)
+		return -1;
+	if (format_flag && log_format_option(format_flag, false, fmt, err) != 0)
+		return -1;
+	return 0;
 }
 
 /* One write(2) per line, so lines from the agent and from the command's

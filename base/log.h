@@ -7,6 +7,9 @@
 #ifndef SFN_LOG_H
 #define SFN_LOG_H
 
+#include "base/err.h"
+#include "base/sys.h"
+
 #include <stdbool.h>
 
 enum log_level { LOG_ERROR, LOG_WARN, LOG_INFO, LOG_DEBUG };
@@ -19,9 +22,18 @@ void log_msg(enum log_level level, const char *fmt, ...) __attribute__((format(p
  * the key "report" in json format, after "would send: " in text format. */
 void log_raw_json(enum log_level level, const char *what, const char *json);
 
-/* Parses "error", "warn", "info", "debug" (and "text", "json"); -1 if none. */
-int log_level_parse(const char *s);
-int log_format_parse(const char *s);
+/* The log options, parsed here for every subcommand so that a value means
+ * the same everywhere.  One value, from the flag ("--log-level") or, with
+ * from_env, its variable ("SFN_AGENT_LOG_LEVEL"): 0, or -1 with the one
+ * sentence that names where it came from and the values allowed. */
+int log_level_option(const char *value, bool from_env, enum log_level *out, struct err *err);
+int log_format_option(const char *value, bool from_env, enum log_format *out, struct err *err);
+/* Both options as a subcommand takes them: SFN_AGENT_LOG_LEVEL and
+ * SFN_AGENT_LOG_FORMAT from sys, then the flags (NULL: not given), which
+ * win.  A bad value is refused wherever it comes from.  Fills *level and
+ * *fmt (info and text by default); 0 or -1 with err. */
+int log_options_resolve(const struct sys *sys, const char *level_flag, const char *format_flag,
+			enum log_level *level, enum log_format *format, struct err *err);
 
 #define log_error(...) log_msg(LOG_ERROR, __VA_ARGS__)
 #define log_warn(...) log_msg(LOG_WARN, __VA_ARGS__)

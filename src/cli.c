@@ -49,19 +49,12 @@ static enum log_format log_format_in_use = LOG_TEXT;
 
 int ctl_log_setup(const char *level, const char *format, struct err *err)
 {
-	const char *env_level = sys_env(&sys_real, "SFN_AGENT_LOG_LEVEL");
-	const char *env_format = sys_env(&sys_real, "SFN_AGENT_LOG_FORMAT");
-	int lv = LOG_INFO, lf = LOG_TEXT;
-	if (level && (lv = log_level_parse(level)) < 0)
-		return err_set(err, "--log-level %s is not known: pass error, warn, info or debug", level);
-	if (!level && env_level && (lv = log_level_parse(env_level)) < 0)
-		return err_set(err, "SFN_AGENT_LOG_LEVEL=%s is not known: set error, warn, info or debug", env_level);
-	if (format && (lf = log_format_parse(format)) < 0)
-		return err_set(err, "--log-format %s is not known: pass text or json", format);
-	if (!format && env_format && (lf = log_format_parse(env_format)) < 0)
-		return err_set(err, "SFN_AGENT_LOG_FORMAT=%s is not known: set text or json", env_format);
-	log_format_in_use = (enum log_format)lf;
-	log_setup((enum log_level)lv, (enum log_format)lf);
+	enum log_level lv;
+	enum log_format lf;
+	if (log_options_resolve(&sys_real, level, format, &lv, &lf, err) != 0)
+		return -1;
+	log_format_in_use = lf;
+	log_setup(lv, lf);
 	return 0;
 }
 

@@ -103,13 +103,14 @@ static void note_for_supervisor(enum send_kind kind, const char *fp)
 
 static int cmd_send(enum send_kind kind, int argc, char **argv)
 {
-	enum { O_TOKEN = 256, O_OUTPUT, O_ERROR, O_CAUSE, O_TOKEN_ENV, O_DEADLINE, O_LOG_LEVEL, O_PROFILE };
+	enum { O_TOKEN = 256, O_OUTPUT, O_ERROR, O_CAUSE, O_TOKEN_ENV, O_DEADLINE, O_LOG_LEVEL, O_PROFILE,
+	       O_LOG_FORMAT };
 	static const struct option longopts[] = {
 		{ "task-token", 1, NULL, O_TOKEN },     { "task-output", 1, NULL, O_OUTPUT },
 		{ "error", 1, NULL, O_ERROR },          { "cause", 1, NULL, O_CAUSE },
 		{ "token-env", 1, NULL, O_TOKEN_ENV },  { "report-timeout", 1, NULL, O_DEADLINE },
-		{ "log-level", 1, NULL, O_LOG_LEVEL },  { "help", 0, NULL, 'h' },
-		{ "profile", 1, NULL, O_PROFILE },
+		{ "log-level", 1, NULL, O_LOG_LEVEL },  { "log-format", 1, NULL, O_LOG_FORMAT },
+		{ "help", 0, NULL, 'h' },               { "profile", 1, NULL, O_PROFILE },
 		{ NULL, 0, NULL, 0 },
 	};
 	const struct sys *sys = &sys_real;
@@ -120,12 +121,10 @@ static int cmd_send(enum send_kind kind, int argc, char **argv)
 	struct sfn_client *sfn = NULL;
 	struct sfn_reply reply = { 0 };
 	struct err err;
-	int status = EXIT_USAGE, c, level;
-
-	const char *lv = sys_env(sys, "SFN_AGENT_LOG_LEVEL");
-	const char *lf = sys_env(sys, "SFN_AGENT_LOG_FORMAT");
-	log_setup(lv && log_level_parse(lv) >= 0 ? (enum log_level)log_level_parse(lv) : LOG_INFO,
-		  lf && log_format_parse(lf) >= 0 ? (enum log_format)log_format_parse(lf) : LOG_TEXT);
+	const char *log_level_arg = NULL, *log_format_arg = NULL;
+	enum log_level level;
+	enum log_format format;
+	int status = EXIT_USAGE, c;
 
 	optind = 0;
 	opterr = 0;
@@ -161,13 +160,8 @@ static int cmd_send(enum send_kind kind, int argc, char **argv)
 				goto out;
 			}
 			break;
-		case O_LOG_LEVEL:
-			if ((level = log_level_parse(optarg)) < 0) {
-				log_error("--log-level '%s' is not valid: use error, warn, info or debug", optarg);
-				goto out;
-			}
-			log_setup((enum log_level)level, lf && log_format_parse(lf) >= 0 ? (enum log_format)log_format_parse(lf) : LOG_TEXT);
-			break;
+		case O_LOG_LEVEL: log_level_arg = optarg; break;
+		case O_LOG_FORMAT: log_format_arg = optarg; break;
 		case ':':
 			log_error("%s needs a value: see sfn-agent %s --help", argv[optind - 1], cmd_names[kind]);
 			goto out;
@@ -176,6 +170,11 @@ static int cmd_send(enum send_kind kind, int argc, char **argv)
 			goto out;
 		}
 	}
+	if (log_options_resolve(sys, log_level_arg, log_format_arg, &level, &format, &err) != 0) {
+		log_error("%s", err.msg);
+		goto out;
+	}
+	log_setup(level, format);
 	if (optind < argc) {
 		log_error("unexpected argument '%s': see sfn-agent %s --help", argv[optind], cmd_names[kind]);
 		goto out;

@@ -44,7 +44,8 @@ static void usage(FILE *f)
 
 int cmd_template(int argc, char **argv)
 {
-	enum { O_CLUSTER = 256, O_TD, O_CONTAINER, O_SUBNETS, O_SGS, O_LT, O_HB, O_TIMEOUT, O_FORMAT, O_PUBLIC };
+	enum { O_CLUSTER = 256, O_TD, O_CONTAINER, O_SUBNETS, O_SGS, O_LT, O_HB, O_TIMEOUT, O_FORMAT, O_PUBLIC,
+	       O_LOG_LEVEL, O_LOG_FORMAT };
 	static const struct option longopts[] = {
 		{ "cluster", required_argument, NULL, O_CLUSTER },
 		{ "task-definition", required_argument, NULL, O_TD },
@@ -56,17 +57,18 @@ int cmd_template(int argc, char **argv)
 		{ "timeout", required_argument, NULL, O_TIMEOUT },
 		{ "format", required_argument, NULL, O_FORMAT },
 		{ "assign-public-ip", no_argument, NULL, O_PUBLIC },
+		{ "log-level", required_argument, NULL, O_LOG_LEVEL },
+		{ "log-format", required_argument, NULL, O_LOG_FORMAT },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct template_opts o = { 0 };
 	const char *format = "asl";
+	const char *log_level_arg = NULL, *log_format_arg = NULL;
 	double v;
 	int c;
 
 	struct err err = { "" };
-	if (ctl_log_setup(NULL, NULL, &err) != 0)
-		return ctl_usage_error("template", "%s", err.msg);
 	optind = 1;
 	opterr = 0;
 	while ((c = getopt_long(argc, argv, ":h", longopts, NULL)) != -1) {
@@ -79,6 +81,8 @@ int cmd_template(int argc, char **argv)
 		case O_LT: o.launch_type = optarg; break;
 		case O_PUBLIC: o.assign_public_ip = true; break;
 		case O_FORMAT: format = optarg; break;
+		case O_LOG_LEVEL: log_level_arg = optarg; break;
+		case O_LOG_FORMAT: log_format_arg = optarg; break;
 		case O_HB:
 			/* Step Functions takes whole seconds, at most 99999999. */
 			if (ctl_parse_seconds(optarg, 1, 99999999, &v) != 0 || v != (int)v)
@@ -99,6 +103,8 @@ int cmd_template(int argc, char **argv)
 			return ctl_bad_option("template", c, argv, longopts);
 		}
 	}
+	if (ctl_log_setup(log_level_arg, log_format_arg, &err) != 0)
+		return ctl_usage_error("template", "%s", err.msg);
 	if (optind < argc)
 		return ctl_usage_error("template", "unexpected argument \"%s\": template takes only options",
 				       argv[optind]);

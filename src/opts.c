@@ -176,15 +176,9 @@ static int apply(struct run_options *o, const struct setting *st, bool from_env,
 			return bad(err, st, from_env, v, "use 1 (or true) to require a token, 0 (or false) not to");
 		return 0;
 	case O_LOG_LEVEL:
-		if ((n = log_level_parse(v)) < 0)
-			return bad(err, st, from_env, v, "use error, warn, info or debug");
-		o->log_level = (enum log_level)n;
-		return 0;
+		return log_level_option(v, from_env, &o->log_level, err);
 	case O_LOG_FORMAT:
-		if ((n = log_format_parse(v)) < 0)
-			return bad(err, st, from_env, v, "use text or json");
-		o->log_format = (enum log_format)n;
-		return 0;
+		return log_format_option(v, from_env, &o->log_format, err);
 	}
 	return err_set(err, "internal error: unknown option %d", st->id);
 }
