@@ -34,20 +34,30 @@ static void usage(FILE *f, enum send_kind kind)
 {
 	fprintf(f, "usage: sfn-agent %s [--task-token TOKEN]", cmd_names[kind]);
 	if (kind == SEND_SUCCESS)
-		fputs(" [--task-output JSON|@FILE|file://FILE|-]", f);
+		fputs(" [--task-output VALUE]", f);
 	if (kind == SEND_FAILURE)
-		fputs(" [--error NAME] [--cause TEXT|@FILE|file://FILE|-]", f);
-	fputs("\n\nCalls Step Functions' ", f);
-	fputs(op_names[kind], f);
-	fputs(" like `aws stepfunctions send-task-*`, with retries.\n"
-	      "The token defaults to $TASK_TOKEN (or the variable named by --token-env /\n"
-	      "SFN_AGENT_TOKEN_ENV).\n\n"
-	      "  --token-env NAME         variable holding the token [TASK_TOKEN]\n"
-	      "  --report-timeout SECONDS how long to retry [300]\n"
-	      "  --profile NAME           AWS profile for credentials and region, instead of\n"
-	      "                           AWS_PROFILE and the keys in AWS_ACCESS_KEY_ID [none]\n"
-	      "  --log-level LEVEL        error, warn, info or debug [info]\n\n"
-	      "Exit status: 0 delivered, 1 refused by Step Functions (or not delivered), 2 usage error.\n",
+		fputs(" [--error NAME] [--cause VALUE]", f);
+	fprintf(f, "\n\nCalls Step Functions' %s as `aws stepfunctions send-task-*` does,\n"
+		   "with the agent's retries, credentials and limits.  --token-env, --log-level and\n"
+		   "--log-format also read SFN_AGENT_TOKEN_ENV, SFN_AGENT_LOG_LEVEL and\n"
+		   "SFN_AGENT_LOG_FORMAT; the flag wins.\n\n"
+		   "  --task-token TOKEN        the task token [the value of $TASK_TOKEN]\n",
+		op_names[kind]);
+	if (kind == SEND_SUCCESS)
+		fputs("  --task-output VALUE       the output: JSON text, @FILE, file://FILE, or - for\n"
+		      "                            standard input [{}]\n", f);
+	if (kind == SEND_FAILURE)
+		fputs("  --error NAME              the error name [none]\n"
+		      "  --cause VALUE             the cause: text, @FILE, file://FILE, or - for standard\n"
+		      "                            input [none]\n", f);
+	fputs("  --token-env NAME          the variable that holds the token [TASK_TOKEN]\n"
+	      "  --report-timeout SECONDS  how long to retry [300]\n"
+	      "  --profile NAME            the AWS profile for credentials and region; the keys in\n"
+	      "                            AWS_ACCESS_KEY_ID are then not used [none]\n"
+	      "  --log-level LEVEL         error, warn, info or debug [info]\n"
+	      "  --log-format FMT          text or json [text]\n"
+	      "  -h, --help                this text\n\n"
+	      "Exit status: 0 delivered, 1 refused or not delivered, 2 usage error.\n",
 	      f);
 }
 
@@ -148,8 +158,8 @@ static int cmd_send(enum send_kind kind, int argc, char **argv)
 		case O_CAUSE:
 			if ((c == O_OUTPUT) != (kind == SEND_SUCCESS) ||
 			    (c != O_OUTPUT && kind != SEND_FAILURE)) {
-				log_error("%s does not take %s: see sfn-agent %s --help", cmd_names[kind],
-					  argv[optind - 1], cmd_names[kind]);
+				log_error("%s does not take --%s: see sfn-agent %s --help", cmd_names[kind],
+					  c == O_OUTPUT ? "task-output" : c == O_ERROR ? "error" : "cause", cmd_names[kind]);
 				goto out;
 			}
 			*(c == O_OUTPUT ? &output_arg : c == O_ERROR ? &error : &cause_arg) = optarg;

@@ -11,37 +11,6 @@
 
 #define MAX_SECONDS 31536000.0 /* a year: Step Functions' longest task */
 
-void run_usage(FILE *f)
-{
-	fputs("usage: sfn-agent [run] [OPTIONS] [--] COMMAND [ARG...]\n"
-	      "\n"
-	      "Runs COMMAND, relays its output, sends heartbeats, and reports exactly one\n"
-	      "result for the task token in $TASK_TOKEN (SendTaskSuccess or SendTaskFailure).\n"
-	      "Every option also reads an environment variable; the flag wins.\n"
-	      "\n"
-	      "  --token-env NAME        SFN_AGENT_TOKEN_ENV      variable holding the token [TASK_TOKEN]\n"
-	      "  --heartbeat SECONDS     SFN_AGENT_HEARTBEAT      heartbeat period, 0 = off [60]\n"
-	      "  --timeout SECONDS       SFN_AGENT_TIMEOUT        stop the command after this, 0 = none [0]\n"
-	      "  --grace SECONDS         SFN_AGENT_GRACE          SIGTERM to SIGKILL [20]\n"
-	      "  --output MODE           SFN_AGENT_OUTPUT         auto, file, stdout or none [auto]\n"
-	      "  --error NAME            SFN_AGENT_ERROR          error name on failure [ScriptFailed]\n"
-	      "  --exit-code-map LIST    SFN_AGENT_EXIT_CODE_MAP  e.g. 3=RetryableError,4=BadInput\n"
-	      "  --on-token-lost MODE    SFN_AGENT_ON_TOKEN_LOST  terminate or continue [terminate]\n"
-	      "  --success-codes LIST    SFN_AGENT_SUCCESS_CODES  exit statuses that mean success [0]\n"
-	      "  --signal-target T       SFN_AGENT_SIGNAL_TARGET  group or child [group]\n"
-	      "  --require-token         SFN_AGENT_REQUIRE_TOKEN=1  refuse to run without a token\n"
-	      "  --report-timeout SECONDS SFN_AGENT_REPORT_TIMEOUT how long the final report is retried [300]\n"
-	      "  --log-level LEVEL       SFN_AGENT_LOG_LEVEL      error, warn, info or debug [info]\n"
-	      "  --log-format FMT        SFN_AGENT_LOG_FORMAT     text or json [text]\n"
-	      "  -h, --help              this text\n"
-	      "      --version           the version\n"
-	      "\n"
-	      "Exit status: the command's (128+N for signal N); 1 when it succeeded but success\n"
-	      "could not be reported; 125 when the agent could not start; 126/127 when the\n"
-	      "command could not be executed / was not found.\n",
-	      f);
-}
-
 enum opt_id {
 	O_TOKEN_ENV = 256, O_HEARTBEAT, O_TIMEOUT, O_GRACE, O_OUTPUT, O_ERROR, O_EXIT_CODE_MAP,
 	O_ON_TOKEN_LOST, O_SUCCESS_CODES, O_SIGNAL_TARGET, O_REQUIRE_TOKEN, O_REPORT_TIMEOUT,
@@ -49,31 +18,72 @@ enum opt_id {
 };
 
 /* Each option's flag, variable, and value: parsed the same way whether the
- * value came from argv or the environment, so the error names the source. */
+ * value came from argv or the environment, so the error names the source.
+ * The help is written from the same rows, so no option goes undescribed. */
 struct setting {
 	int id;
 	const char *flag;
 	const char *env;
 	int has_arg;
+	const char *arg;  /* the value's name in the help */
+	const char *help; /* ends with the default in brackets */
+	bool common;      /* also in `sfn-agent --help` */
 };
 
 static const struct setting settings[] = {
-	{ O_TOKEN_ENV, "token-env", "SFN_AGENT_TOKEN_ENV", 1 },
-	{ O_HEARTBEAT, "heartbeat", "SFN_AGENT_HEARTBEAT", 1 },
-	{ O_TIMEOUT, "timeout", "SFN_AGENT_TIMEOUT", 1 },
-	{ O_GRACE, "grace", "SFN_AGENT_GRACE", 1 },
-	{ O_OUTPUT, "output", "SFN_AGENT_OUTPUT", 1 },
-	{ O_ERROR, "error", "SFN_AGENT_ERROR", 1 },
-	{ O_EXIT_CODE_MAP, "exit-code-map", "SFN_AGENT_EXIT_CODE_MAP", 1 },
-	{ O_ON_TOKEN_LOST, "on-token-lost", "SFN_AGENT_ON_TOKEN_LOST", 1 },
-	{ O_SUCCESS_CODES, "success-codes", "SFN_AGENT_SUCCESS_CODES", 1 },
-	{ O_SIGNAL_TARGET, "signal-target", "SFN_AGENT_SIGNAL_TARGET", 1 },
-	{ O_REQUIRE_TOKEN, "require-token", "SFN_AGENT_REQUIRE_TOKEN", 0 },
-	{ O_REPORT_TIMEOUT, "report-timeout", "SFN_AGENT_REPORT_TIMEOUT", 1 },
-	{ O_LOG_LEVEL, "log-level", "SFN_AGENT_LOG_LEVEL", 1 },
-	{ O_LOG_FORMAT, "log-format", "SFN_AGENT_LOG_FORMAT", 1 },
+	{ O_TOKEN_ENV, "token-env", "SFN_AGENT_TOKEN_ENV", 1, "NAME", "variable holding the task token [TASK_TOKEN]", true },
+	{ O_HEARTBEAT, "heartbeat", "SFN_AGENT_HEARTBEAT", 1, "SECONDS", "heartbeat period; 0 = none [60]", true },
+	{ O_TIMEOUT, "timeout", "SFN_AGENT_TIMEOUT", 1, "SECONDS", "stop the command after this; 0 = never [0]", true },
+	{ O_GRACE, "grace", "SFN_AGENT_GRACE", 1, "SECONDS", "from SIGTERM to SIGKILL [20]", true },
+	{ O_OUTPUT, "output", "SFN_AGENT_OUTPUT", 1, "MODE", "result from: auto, file, stdout, none [auto]", true },
+	{ O_ERROR, "error", "SFN_AGENT_ERROR", 1, "NAME", "error name of a failure [ScriptFailed]", false },
+	{ O_EXIT_CODE_MAP, "exit-code-map", "SFN_AGENT_EXIT_CODE_MAP", 1, "LIST",
+	  "per exit status: 3=Retryable,4=BadInput [none]", false },
+	{ O_ON_TOKEN_LOST, "on-token-lost", "SFN_AGENT_ON_TOKEN_LOST", 1, "MODE",
+	  "on a dead token: terminate or continue [terminate]", false },
+	{ O_SUCCESS_CODES, "success-codes", "SFN_AGENT_SUCCESS_CODES", 1, "LIST",
+	  "exit statuses that mean success, e.g. 0,143 [0]", false },
+	{ O_SIGNAL_TARGET, "signal-target", "SFN_AGENT_SIGNAL_TARGET", 1, "T",
+	  "signals go to the command's group or child [group]", false },
+	{ O_REQUIRE_TOKEN, "require-token", "SFN_AGENT_REQUIRE_TOKEN", 0, NULL,
+	  "exit 125 without a token (variable: 1 or 0) [off]", true },
+	{ O_REPORT_TIMEOUT, "report-timeout", "SFN_AGENT_REPORT_TIMEOUT", 1, "SECONDS",
+	  "how long the final report is retried [300]", false },
+	{ O_LOG_LEVEL, "log-level", "SFN_AGENT_LOG_LEVEL", 1, "LEVEL", "error, warn, info or debug [info]", true },
+	{ O_LOG_FORMAT, "log-format", "SFN_AGENT_LOG_FORMAT", 1, "FMT", "text or json [text]", false },
 };
 #define N_SETTINGS (sizeof settings / sizeof settings[0])
+
+void run_usage(FILE *f, bool common_only)
+{
+	fputs("usage: sfn-agent [run] [OPTIONS] [--] COMMAND [ARG...]\n"
+	      "\n"
+	      "Runs COMMAND, relays its output, sends heartbeats, and reports exactly one\n"
+	      "result for the task token in $TASK_TOKEN (SendTaskSuccess or SendTaskFailure).\n"
+	      "Each option also reads a variable: SFN_AGENT_ and its name in capitals\n"
+	      "(--token-env: SFN_AGENT_TOKEN_ENV); the flag wins.\n"
+	      "\n",
+	      f);
+	for (size_t i = 0; i < N_SETTINGS; i++) {
+		const struct setting *st = &settings[i];
+		char flag[48];
+		if (common_only && !st->common)
+			continue;
+		snprintf(flag, sizeof flag, "--%s%s%s", st->flag, st->arg ? " " : "", st->arg ? st->arg : "");
+		fprintf(f, "  %-25s %s\n", flag, st->help);
+	}
+	if (common_only) {
+		fputs("  (more: sfn-agent help run)\n", f);
+		return;
+	}
+	fputs("  -h, --help                this text\n"
+	      "  -V, --version             the version\n"
+	      "\n"
+	      "Exit status: the command's (128+N for signal N); 1 when it succeeded but success\n"
+	      "could not be reported; 125 when the agent could not start; 126/127 when the\n"
+	      "command could not be executed / was not found.\n",
+	      f);
+}
 
 static bool valid_env_name(const char *s)
 {
@@ -226,12 +236,12 @@ enum opts_status run_options_parse(int argc, char **argv, const struct sys *sys,
 	optind = 0;
 	opterr = 0;
 	int c;
-	while ((c = getopt_long(argc, argv, "+:h", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "+:hV", longopts, NULL)) != -1) {
 		if (c == 'h') {
-			run_usage(stdout);
+			run_usage(stdout, false);
 			return OPTS_EXIT;
 		}
-		if (c == O_VERSION) {
+		if (c == O_VERSION || c == 'V') {
 			printf("sfn-agent %s\n", SFN_AGENT_VERSION);
 			return OPTS_EXIT;
 		}

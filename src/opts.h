@@ -44,6 +44,8 @@ enum opts_status run_options_parse(int argc, char **argv, const struct sys *sys,
 				   struct err *err);
 void run_options_free(struct run_options *o);
 
-void run_usage(FILE *f);
+/* The run mode's help; common_only: the options most tasks set, for
+ * `sfn-agent --help`. */
+void run_usage(FILE *f, bool common_only);
 
 #endif
