@@ -319,7 +319,13 @@ struct call_state {
 	bool skew_retried;
 	bool expired_retried;
 	char what[320]; /* the last failure, for the retry log line */
+	int64_t told_ms; /* when info last said the call is retried; 0: not yet */
 };
+
+/* At info a call that keeps failing shows its first retry, then one line at
+ * most this often, so an endpoint that is down does not flood the task's log;
+ * every attempt is at debug. */
+#define RETRY_NOTE_MS 10000
 
 static enum next_step classify_transport(struct sfn_client *c, const struct http_response *resp,
 					 struct sfn_reply *r, struct call_state *st)
@@ -538,12 +544,24 @@ int sfn_call(struct sfn_client *c, const char *operation, const char *json_body,
 		if (remaining - sleep < MIN_ATTEMPT_MS)
 			sleep = remaining - MIN_ATTEMPT_MS;
 		if (sleep < 0) {
-			log_info("%s: %s (attempt %d), giving up: the deadline is reached", operation, st.what,
-				 reply->attempts);
+			/* The caller says how the call ended. */
+			log_debug("%s: %s (attempt %d), giving up: the deadline is reached", operation, st.what,
+				  reply->attempts);
 			break; /* reply->outcome is SFN_GAVE_UP */
 		}
-		log_info("%s: %s (attempt %d), retrying in %.1f s", operation, st.what, reply->attempts,
-			 sleep / 1000.0);
+		int64_t now = sys->mono_ms();
+		enum log_level level = LOG_DEBUG;
+		if (!st.told_ms || now - st.told_ms >= RETRY_NOTE_MS)
+			level = LOG_INFO;
+		if (st.told_ms && level == LOG_INFO)
+			log_info("%s: still retrying: %d attempts, last %s", operation, reply->attempts, st.what);
+		else if (sleep < 50)
+			log_msg(level, "%s: %s (attempt %d), retrying at once", operation, st.what, reply->attempts);
+		else
+			log_msg(level, "%s: %s (attempt %d), retrying in %.1f s", operation, st.what, reply->attempts,
+				sleep / 1000.0);
+		if (level == LOG_INFO)
+			st.told_ms = now ? now : 1;
 		if (sleep > 0)
 			sys->sleep_ms(sleep);
 	}

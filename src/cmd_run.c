@@ -258,8 +258,7 @@ static int setup(struct run *r, int argc, char **argv)
 	}
 	if (sys_env(r->sys, "ECS_CONTAINER_METADATA_URI_V4"))
 		r->task_arn = ecs_task_arn(r->sys, NULL);
-	log_info("task %s: running %s (heartbeat %s, endpoint %s)", r->fp, r->opt.command[0],
-		 r->opt.heartbeat_ms ? "on" : "off", sfn_client_endpoint(r->sfn));
+	log_debug("task %s: endpoint %s", r->fp, sfn_client_endpoint(r->sfn));
 	return 0;
 }
 
@@ -283,6 +282,10 @@ int cmd_run(int argc, char **argv)
 	}
 	if (r.token && r.opt.heartbeat_ms && first_heartbeat(&r) != 0)
 		goto out;
+	/* Only now: a token refused by the first heartbeat never runs the command. */
+	if (r.token)
+		log_info("task %s: running %s (heartbeat %s, endpoint %s)", r.fp, r.opt.command[0],
+			 r.opt.heartbeat_ms ? "on" : "off", sfn_client_endpoint(r.sfn));
 
 	struct supervise_config sc = {
 		.sys = r.sys,
