@@ -315,7 +315,8 @@ int cmd_run(int argc, char **argv)
 	};
 	result_decide(&res, &pol, &rep);
 	status = rep.exit_status;
-	log_info("%s", rep.message);
+	if (rep.message[0])
+		log_info("%s", rep.message);
 
 	if (!r.token) {
 		print_would_send(&rep);
