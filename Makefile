@@ -21,6 +21,8 @@ STD_CFLAGS := -std=c11 -D_GNU_SOURCE -I. -Wall -Wextra -Werror -Wshadow -Wformat
               -Wno-missing-field-initializers -DSFN_AGENT_VERSION='"$(VERSION)"'
 CFLAGS  += $(OPT) $(STD_CFLAGS) $(EXTRA_CFLAGS)
 LDLIBS  += -lcurl -lcjson -lcrypto
+# The Python that has the emulator: $(PYTHON) when given, else the tree's .venv, else python3.
+PYTHON  ?= $(shell tests/setup.sh --python)
 
 SRCS      := $(sort $(wildcard src/*.c agent/*.c agent/*/*.c wrapper/*.c base/*.c))
 LIB_SRCS  := $(filter-out src/main.c,$(SRCS))
@@ -29,7 +31,7 @@ LIB_OBJS  := $(LIB_SRCS:%.c=$(O)/%.o)
 UNIT_SRCS := $(sort $(wildcard tests/unit/test_*.c))
 UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(O)/tests/%)
 
-.PHONY: all test unit asan asan-test static demo bench check-deps clean layers mutants
+.PHONY: all test unit asan asan-test static demo demo-deps bench check-deps clean layers mutants
 all: $(BIN)
 
 $(BIN): $(OBJS)
@@ -58,10 +60,14 @@ asan:
 # The unit tests and the integration tests, with the sanitized binaries:
 # leaks, errors and undefined behaviour all stop the program.
 asan-test: asan
-	@$(SAN_ENV) python3 tests/run.py --bin $(ASAN_O)/sfn-agent --unit-dir $(ASAN_O)/tests $(if $(K),-k $(K))
+	@$(SAN_ENV) $(PYTHON) tests/run.py --bin $(ASAN_O)/sfn-agent --unit-dir $(ASAN_O)/tests $(if $(K),-k $(K))
 
 check-deps:
-	@tests/setup.sh
+	@PYTHON=$(PYTHON) tests/setup.sh
+
+# Only what the demo uses: a compiler, the three -dev packages and Python with moto.
+demo-deps:
+	@PYTHON=$(PYTHON) tests/setup.sh --demo
 
 # Folders are layers: a file includes only from its own folder or one below (scripts/layers.sh).
 layers:
@@ -73,12 +79,12 @@ layers:
 # one after the other in one lab.
 SAN_ENV := ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
 test: check-deps layers $(BIN) unit fuzz-units asan static
-	@$(SAN_ENV) python3 tests/run.py --unit-dir $(O)/tests --unit-dir asan=$(ASAN_O)/tests \
+	@$(SAN_ENV) $(PYTHON) tests/run.py --unit-dir $(O)/tests --unit-dir asan=$(ASAN_O)/tests \
 		--bin $(abspath $(BIN)) --bin static=$(abspath dist/sfn-agent) \
 		--bin asan=$(abspath $(ASAN_O)/sfn-agent)
 
-demo: check-deps $(BIN)
-	@python3 tests/lab/demo.py --bin $(abspath $(BIN))
+demo: demo-deps $(BIN)
+	@$(PYTHON) tests/lab/demo.py --bin $(abspath $(BIN))
 
 static:
 	@scripts/static.sh
@@ -93,7 +99,7 @@ mutants: check-deps
 	@scripts/mutants.sh $(M)
 
 bench: check-deps static
-	@python3 tests/bench/bench.py
+	@$(PYTHON) tests/bench/bench.py
 
 clean:
 	rm -rf build dist $(BIN)

@@ -4,14 +4,33 @@
 #   tests/setup.sh            check; install the C dependencies when root with apt-get
 #   tests/setup.sh --install  the same (what CI calls)
 #   tests/setup.sh --check    check only, never install
+#   tests/setup.sh --demo     only what `make demo` uses: a C compiler, make, the libcurl, OpenSSL
+#                             and cJSON headers, and a Python with moto (with --check: never install)
+#   tests/setup.sh --python   print the Python that has the emulator (what make runs the lab with)
 set -u
 
-install=1
-case "${1:-}" in
---install | "") ;;
---check) install=0 ;;
-*) echo "usage: tests/setup.sh [--install | --check]" >&2; exit 2 ;;
-esac
+install=1 mode=all
+for arg in "$@"; do
+	case "$arg" in
+	--install) ;;
+	--check) install=0 ;;
+	--demo) mode=demo ;;
+	--python) mode=python ;;
+	*) echo "usage: tests/setup.sh [--install | --check] [--demo] | --python" >&2; exit 2 ;;
+	esac
+done
+
+# The Python for the lab: $PYTHON when set, else the tree's virtual environment .venv (the
+# recipe below, for systems where PEP 668 refuses `pip install`), else python3.
+root=$(cd "$(dirname "$0")/.." && pwd)
+python=${PYTHON:-}
+if [ -z "$python" ]; then
+	if [ -x "$root/.venv/bin/python3" ]; then python=$root/.venv/bin/python3; else python=python3; fi
+fi
+if [ "$mode" = python ]; then
+	echo "$python"
+	exit 0
+fi
 
 missing=""
 have_hdr() {
@@ -19,22 +38,24 @@ have_hdr() {
 }
 
 command -v cc >/dev/null 2>&1 && command -v make >/dev/null 2>&1 || missing="$missing build-essential"
-command -v pkg-config >/dev/null 2>&1 || missing="$missing pkg-config"
 have_hdr curl/curl.h || missing="$missing libcurl4-openssl-dev"
 have_hdr openssl/evp.h || missing="$missing libssl-dev"
 have_hdr cjson/cJSON.h || missing="$missing libcjson-dev"
-# make test also runs the libFuzzer targets (tests/fuzz: clang and its fuzzer runtime) and valgrind.
-have_fuzzer() {
-	printf 'int LLVMFuzzerTestOneInput(const unsigned char *d, unsigned long n) { (void)d; (void)n; return 0; }\n' |
-		clang -fsanitize=fuzzer,address,undefined -x c -o /dev/null - >/dev/null 2>&1
-}
-command -v clang >/dev/null 2>&1 || missing="$missing clang"
-have_fuzzer || missing="$missing libclang-rt-dev"
-command -v valgrind >/dev/null 2>&1 || missing="$missing valgrind"
-# The empty-image and TLS tests: a static shell for the bare root, and the openssl CLI for a CA.
-[ -x /bin/busybox ] || missing="$missing busybox-static"
-command -v openssl >/dev/null 2>&1 || missing="$missing openssl"
-command -v unshare >/dev/null 2>&1 || missing="$missing util-linux"
+# Only make test needs the rest: the libFuzzer targets (tests/fuzz: clang and its fuzzer runtime),
+# valgrind, a static shell for the bare root, the openssl CLI for a CA, and unshare.
+if [ "$mode" = all ]; then
+	command -v pkg-config >/dev/null 2>&1 || missing="$missing pkg-config"
+	have_fuzzer() {
+		printf 'int LLVMFuzzerTestOneInput(const unsigned char *d, unsigned long n) { (void)d; (void)n; return 0; }\n' |
+			clang -fsanitize=fuzzer,address,undefined -x c -o /dev/null - >/dev/null 2>&1
+	}
+	command -v clang >/dev/null 2>&1 || missing="$missing clang"
+	have_fuzzer || missing="$missing libclang-rt-dev"
+	command -v valgrind >/dev/null 2>&1 || missing="$missing valgrind"
+	[ -x /bin/busybox ] || missing="$missing busybox-static"
+	command -v openssl >/dev/null 2>&1 || missing="$missing openssl"
+	command -v unshare >/dev/null 2>&1 || missing="$missing util-linux"
+fi
 
 if [ -n "$missing" ]; then
 	if [ "$install" = 1 ] && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
@@ -48,18 +69,21 @@ if [ -n "$missing" ]; then
 	fi
 fi
 
-if ! command -v python3 >/dev/null 2>&1; then
-	echo "setup: python3 is needed for the tests" >&2
+if ! command -v "$python" >/dev/null 2>&1; then
+	echo "setup: $python is needed for the local AWS emulator (Debian/Ubuntu: apt-get install python3 python3-venv)" >&2
 	exit 1
 fi
-if ! python3 - <<'EOF' 2>/dev/null
+if ! "$python" - <<'PY' 2>/dev/null
 import sys
 import boto3, flask, moto
 major = int(moto.__version__.split(".")[0])
 sys.exit(0 if major >= 5 else 1)
-EOF
+PY
 then
-	echo 'python3 lacks moto: pip install "moto[server]" boto3'
+	# A virtual environment works everywhere, also where PEP 668 refuses a plain pip install
+	# (Debian 12, Ubuntu 24.04); make and this script find .venv by themselves.
+	echo "setup: $python lacks moto, the local AWS emulator; install the version the lab is written for:" >&2
+	echo "    python3 -m venv .venv && .venv/bin/pip install -r tests/requirements.txt" >&2
 	exit 1
 fi
 echo "setup: ok"

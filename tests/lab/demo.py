@@ -48,6 +48,7 @@ def main(argv):
 	ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
 	ap.add_argument("--bin", default="./sfn-agent", help="the sfn-agent binary (default ./sfn-agent)")
 	a = ap.parse_args(argv)
+	print("loading the local AWS emulator (moto)...", flush=True)
 	flow.require_moto()
 	flow.quiet_moto()
 	agent = flow.resolve_bin(a.bin)
@@ -55,6 +56,7 @@ def main(argv):
 
 	s = flow.Stream()
 	s.header("1. the lab: moto's Step Functions + ECS + IAM on 127.0.0.1, signatures and policies enforced")
+	s.line("lab", "starting the local AWS emulator (usually 5 to 20 s)...")
 	lab = lablib.Lab().start()
 	ok = False
 	try:
@@ -73,6 +75,7 @@ def main(argv):
 		s.line("", "   tags: operator = `sfn-agent start` (stdout: the output), start = its progress (stderr),")
 		s.line("", "         task out/err = the container's log (the job, and sfn-agent's own lines),")
 		s.line("", "         aws = each SendTask* call as Step Functions received it")
+		s.line("", "   starting the execution; the controller waits until it ends (a few seconds)...")
 		r = flow.workflow(lab, agent, sm, {"commands": ["sh", "-c", JOB]}, s,
 				  agent_args=["--heartbeat", "1"], timeout=60)
 
@@ -98,6 +101,8 @@ def main(argv):
 			s.line("", "\nThe workflow SUCCEEDED: the execution's output is the job's own result%s." % (
 				"" if how == "template" else " (state machine: the lab's default definition, "
 				"because `sfn-agent template` did not work)"))
+			s.line("", "Next: put sfn-agent in your image (README.md, \"Use it\"); ./sfn-agent --help lists "
+			       "its options.")
 		for p in problems:
 			s.line("", "FAILED: " + p)
 	finally:

@@ -253,12 +253,9 @@ def workflow(lab, agent, sm, input, stream, env_extra=None, agent_args=(), timeo
 	argv = [agent, "start", "--state-machine", sm, "--input", json.dumps(input)]
 	if name:
 		argv += ["--name", name]
-	shown = dict(input)
-	if isinstance(shown.get("commands"), list):
-		shown["commands"] = [a if "\n" not in a else "<%d-line script>" % len(a.strip().splitlines())
-				     for a in shown["commands"]]
-	stream.line("operator", "$ sfn-agent start --state-machine %s --input '%s'" % (
-		sm.rpartition(":")[2], _short(json.dumps(shown), 200)))
+	# The whole command, as it can be copied and run again (a shortened ARN or input is refused).
+	import shlex
+	stream.line("operator", "$ sfn-agent start --state-machine %s --input %s" % (sm, shlex.quote(json.dumps(input))))
 	t0 = time.monotonic()
 	p = subprocess.Popen(argv, env=lab.admin_env(), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
 			     stderr=subprocess.PIPE, start_new_session=True)
@@ -333,10 +330,6 @@ def show_command(argv):
 	import shlex
 	return " ".join("'<%d-line script>'" % len(a.strip().splitlines()) if "\n" in a else shlex.quote(a)
 			for a in argv)
-
-
-def _short(s, n=60):
-	return s if len(s) <= n else s[:n - 3] + "..."
 
 
 def quiet_moto():
