@@ -1,9 +1,10 @@
-"""Bad input of every kind, one case per row of the README's "Bad input" table: options, environment
+"""Bad input of every kind, one case per row of the table in docs/bad-input.md: options, environment
 values, the token, the output, credentials answers and endpoint answers.  Each case checks the exit
 status, that the command did not run when the agent refuses to start, and that one error line
 carries the sentence the table quotes (its stable part: ports and paths vary).
 
-    python3 tests/integration/test_bad_input.py BIN    prints the table from a real run (markdown)
+    python3 tests/integration/test_bad_input.py BIN    prints the table from a real run (markdown),
+                                                       to paste into docs/bad-input.md
 """
 import os
 import sys
@@ -312,6 +313,16 @@ def test_bad_endpoint_answers(lab, agent):
 def test_every_case_has_a_test():
     tested = {"option", "environment", "token", "output", "credentials answer", "endpoint answer"}
     assert {c[0] for c in CASES} == tested, "a category of CASES no test runs"
+
+
+TABLE = os.path.join(os.path.dirname(__file__), "..", "..", "docs", "bad-input.md")
+
+
+def test_every_case_is_in_the_table():
+    """The table's home is docs/bad-input.md: each case has its row there, under its kind."""
+    doc = open(TABLE).read()
+    missing = [c[1] for c in CASES if "| %s | %s |" % (c[0], c[1]) not in doc]
+    assert not missing, "cases without a row in docs/bad-input.md (regenerate it): %s" % missing
 
 
 def _table(agent):
