@@ -71,7 +71,7 @@ int main(int argc, char **argv)
 			return 0;
 		}
 		if (strcmp(argv[1], "--version") == 0 || strcmp(argv[1], "-V") == 0) {
-			printf("sfn-agent %s\n", SFN_AGENT_VERSION);
+			print_version(stdout);
 			return 0;
 		}
 		if (strcmp(argv[1], "help") == 0)

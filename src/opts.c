@@ -4,7 +4,10 @@
 #include "base/contract.h"
 #include "base/input.h"
 
+#include <cjson/cJSON.h>
 #include <ctype.h>
+#include <curl/curl.h>
+#include <openssl/crypto.h>
 #include <getopt.h>
 #include <stdlib.h>
 #include <string.h>
@@ -53,6 +56,25 @@ static const struct setting settings[] = {
 	{ O_LOG_FORMAT, "log-format", "SFN_AGENT_LOG_FORMAT", 1, "FMT", "text or json [text]", false },
 };
 #define N_SETTINGS (sizeof settings / sizeof settings[0])
+
+/* The architecture the binary was built for (not the host's: under qemu
+ * they differ), and the libraries it runs with, for bug reports. */
+void print_version(FILE *f)
+{
+#if defined(__x86_64__)
+	const char *arch = "x86_64";
+#elif defined(__aarch64__)
+	const char *arch = "aarch64";
+#elif defined(__i386__)
+	const char *arch = "i386";
+#elif defined(__arm__)
+	const char *arch = "arm";
+#else
+	const char *arch = "unknown";
+#endif
+	fprintf(f, "sfn-agent %s (%s; OpenSSL %s, libcurl %s, cJSON %s)\n", SFN_AGENT_VERSION, arch,
+		OpenSSL_version(OPENSSL_VERSION_STRING), curl_version_info(CURLVERSION_NOW)->version, cJSON_Version());
+}
 
 void run_usage(FILE *f, bool common_only)
 {
@@ -242,7 +264,7 @@ enum opts_status run_options_parse(int argc, char **argv, const struct sys *sys,
 			return OPTS_EXIT;
 		}
 		if (c == O_VERSION || c == 'V') {
-			printf("sfn-agent %s\n", SFN_AGENT_VERSION);
+			print_version(stdout);
 			return OPTS_EXIT;
 		}
 		if (c == ':') {

@@ -47,5 +47,7 @@ void run_options_free(struct run_options *o);
 /* The run mode's help; common_only: the options most tasks set, for
  * `sfn-agent --help`. */
 void run_usage(FILE *f, bool common_only);
+/* "sfn-agent VERSION (ARCH; OpenSSL x, libcurl y, cJSON z)", for -V. */
+void print_version(FILE *f);
 
 #endif

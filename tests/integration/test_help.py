@@ -1,6 +1,6 @@
 """Help that answers (docs/commands.md, "Help"): `sfn-agent --help` shows the run mode's usage and
 its common options, as tini and dumb-init do, with the subcommands below; `-V` and `--version`
-print the version; `sfn-agent help [CMD]` is the same as `--help` / `CMD --help`; and every
+print the version, the architecture and the libraries' versions; `sfn-agent help [CMD]` is the same as `--help` / `CMD --help`; and every
 subcommand's `--help` describes every flag its parser accepts, in one format: the flag's lines end
 with its default in brackets (`[60]`, `[none]`, `[off]`, `[required]`).
 
@@ -122,9 +122,12 @@ def test_top_help_shows_run_usage_common_options_and_subcommands(lab, agent):
 
 
 def test_version_flags(lab, agent):
+    """One line: the version, the architecture, and the libraries it runs with (SPEC section 4)."""
+    want = (r"sfn-agent \d+\.\d+\.\d+ \((x86_64|aarch64|[a-z0-9_]+); OpenSSL \d+\.\d+\.\d+\S*, "
+            r"libcurl \d+\.\d+\.\d+\S*, cJSON \d+\.\d+\.\d+\)\n")
     for args in (["-V"], ["--version"], ["run", "-V"], ["run", "--version"]):
         rc, out, err = _run(agent, *args)
-        assert rc == 0 and re.fullmatch(r"sfn-agent \d+\.\d+\.\d+\n", out), "%s: %s %r %r" % (args, rc, out, err)
+        assert rc == 0 and re.fullmatch(want, out), "%s: %s %r %r" % (args, rc, out, err)
 
 
 def test_help_command_is_the_subcommands_help(lab, agent):
