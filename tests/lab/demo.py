@@ -103,6 +103,9 @@ def main(argv):
 				"because `sfn-agent template` did not work)"))
 			s.line("", "Next: put sfn-agent in your image (README.md, \"Use it\"); ./sfn-agent --help lists "
 			       "its options.")
+			py = ".venv/bin/python3" if "/.venv/" in sys.executable else "python3"
+			s.line("", "To run the commands above yourself: %s tests/lab/lab.py serve keeps a lab up and "
+			       "prints the environment they need." % py)
 		for p in problems:
 			s.line("", "FAILED: " + p)
 	finally:
