@@ -67,6 +67,18 @@ int log_options_resolve(const struct sys *sys, const char *level_flag, const cha
 	return 0;
 }
 
+void log_setup_early(const struct sys *sys)
+{
+	enum log_level level = LOG_INFO;
+	enum log_format fmt = LOG_TEXT;
+	const char *v;
+	if ((v = sys_env(sys, "SFN_AGENT_LOG_LEVEL")))
+		(void)log_level_option(v, true, &level, NULL);
+	if ((v = sys_env(sys, "SFN_AGENT_LOG_FORMAT")))
+		(void)log_format_option(v, true, &fmt, NULL);
+	log_setup(level, fmt);
+}
+
 /* One write(2) per line, so lines from the agent and from the command's
  * stderr (which the agent relays) never interleave mid-line. */
 static void emit(struct buf *line)

@@ -32,6 +32,10 @@ int log_format_option(const char *value, bool from_env, enum log_format *out, st
  * SFN_AGENT_LOG_FORMAT from sys, then the flags (NULL: not given), which
  * win.  A bad value is refused wherever it comes from.  Fills *level and
  * *fmt (info and text by default); 0 or -1 with err. */
+/* Before any flag is read: the variables' level and format, so that a usage
+ * error found while reading the flags comes out as the variables ask.  A bad
+ * value is ignored here; log_options_resolve refuses it. */
+void log_setup_early(const struct sys *sys);
 int log_options_resolve(const struct sys *sys, const char *level_flag, const char *format_flag,
 			enum log_level *level, enum log_format *format, struct err *err);
 

@@ -2,6 +2,8 @@
  * result, or control waitForTaskToken workflows.  See README.md. */
 #include "src/commands.h"
 #include "src/opts.h"
+#include "base/log.h"
+#include "base/sys.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -65,6 +67,7 @@ static int help(int argc, char **argv)
 
 int main(int argc, char **argv)
 {
+	log_setup_early(&sys_real);
 	if (argc >= 2) {
 		if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
 			usage(stdout);

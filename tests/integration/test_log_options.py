@@ -58,3 +58,15 @@ def test_bad_log_flags_are_refused_by_every_subcommand(lab, agent):
         _refused(lab, agent, name, head + ["--log-format", "xml"] + rest, status, {},
                  "--log-format 'xml' " + FORMAT_FIX)
 
+
+
+def test_log_format_json_applies_to_usage_errors_of_every_subcommand(lab, agent):
+    """SFN_AGENT_LOG_FORMAT=json holds from the first line: a usage error found while the flags are
+    read comes out as JSON too, so a log pipeline that parses JSON never meets a text line."""
+    for name, head, rest, status in SUBCOMMANDS:
+        env = lab.task_env("task")
+        env["SFN_AGENT_LOG_FORMAT"] = "json"
+        p = lab.run_agent([agent, *head, "--no-such-flag", *rest], env, timeout=30)
+        err = p.stderr.decode("utf-8", "replace").strip()
+        assert p.returncode == status, "%s: exit %s: %s" % (name, p.returncode, err)
+        assert err.startswith('{"time"') and "no-such-flag" in err and "\n" not in err, "%s: %r" % (name, err)
