@@ -3,9 +3,9 @@
 #include "agent/region.h"
 
 #include "agent/creds/creds.h"
+#include "agent/answer.h"
 #include "base/log.h"
 
-#include <cjson/cJSON.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -63,12 +63,6 @@ out:
 	http_response_free(&resp);
 	buf_free(&url);
 	return root;
-}
-
-static const char *json_str(const cJSON *o, const char *key)
-{
-	const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
-	return cJSON_IsString(v) && v->valuestring[0] ? v->valuestring : NULL;
 }
 
 /* "arn:aws:ecs:us-east-1:123456789012:task/cluster/id" -> "us-east-1". */

@@ -11,6 +11,7 @@
 #include "base/contract.h"
 #include "base/json.h"
 #include "base/log.h"
+#include "agent/answer.h"
 #include "agent/creds/creds.h"
 #include "agent/endpoint.h"
 #include "agent/region.h"
@@ -163,53 +164,6 @@ static void set_code(struct sfn_reply *r, const char *code)
 	copy_clean(r->code, sizeof r->code, code, strcspn(code, ":"));
 }
 
-/* The text between <tag> and </tag>, with the five XML entities decoded. */
-static bool xml_element(const char *body, const char *tag, char *out, size_t size)
-{
-	char open[32], close[32];
-	snprintf(open, sizeof open, "<%s>", tag);
-	snprintf(close, sizeof close, "</%s>", tag);
-	const char *start = strstr(body, open);
-	if (!start)
-		return false;
-	start += strlen(open);
-	const char *end = strstr(start, close);
-	if (!end)
-		return false;
-	static const struct {
-		const char *entity;
-		char ch;
-	} entities[] = { { "&lt;", '<' }, { "&gt;", '>' }, { "&amp;", '&' }, { "&quot;", '"' }, { "&apos;", '\'' } };
-	size_t j = 0;
-	for (const char *p = start; p < end && j + 1 < size;) {
-		size_t k;
-		for (k = 0; k < sizeof entities / sizeof entities[0]; k++) {
-			size_t len = strlen(entities[k].entity);
-			if ((size_t)(end - p) >= len && memcmp(p, entities[k].entity, len) == 0) {
-				out[j++] = entities[k].ch;
-				p += len;
-				break;
-			}
-		}
-		if (k == sizeof entities / sizeof entities[0]) {
-			unsigned char ch = (unsigned char)*p++;
-			out[j++] = ch < 0x20 ? ' ' : (char)ch;
-		}
-	}
-	out[j] = '\0';
-	return true;
-}
-
-static const char *json_str(const cJSON *obj, const char *const *keys)
-{
-	for (; *keys; keys++) {
-		const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, *keys);
-		if (cJSON_IsString(v) && v->valuestring)
-			return v->valuestring;
-	}
-	return NULL;
-}
-
 /* AWS JSON 1.0 errors are {"__type": "...#Code", "message": "..."}; some
  * front ends (and moto's auth layer) answer XML with <Code> and <Message>. */
 static void parse_error(const struct buf *body, struct sfn_reply *r)
@@ -222,8 +176,8 @@ static void parse_error(const struct buf *body, struct sfn_reply *r)
 		return;
 	cJSON *root = cJSON_ParseWithLength(body->data, body->len);
 	if (cJSON_IsObject(root)) {
-		const char *code = json_str(root, code_keys);
-		const char *msg = json_str(root, msg_keys);
+		const char *code = json_str_any(root, code_keys);
+		const char *msg = json_str_any(root, msg_keys);
 		if (code)
 			set_code(r, code);
 		if (msg)
@@ -232,10 +186,12 @@ static void parse_error(const struct buf *body, struct sfn_reply *r)
 		return;
 	}
 	cJSON_Delete(root);
-	char code[128];
-	if (xml_element(buf_cstr(body), "Code", code, sizeof code))
-		set_code(r, code);
-	xml_element(buf_cstr(body), "Message", r->message, sizeof r->message);
+	struct buf text = BUF_INIT;
+	if (xml_text(span_of(body->data, body->len), "Code", &text))
+		set_code(r, buf_cstr(&text));
+	if (xml_text(span_of(body->data, body->len), "Message", &text))
+		copy_clean(r->message, sizeof r->message, text.data, text.len);
+	buf_free(&text);
 }
 
 void sfn_parse_error(const struct buf *body, struct sfn_reply *r)

@@ -2,9 +2,9 @@
  * first one yields, and fetch again before it expires. */
 #include "agent/creds/creds.h"
 
+#include "agent/answer.h"
 #include "base/log.h"
 
-#include <cjson/cJSON.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdlib.h>
@@ -374,12 +374,6 @@ int iso8601_parse_ms(struct span s, int64_t *out_ms)
 }
 
 /* ---- the JSON of the container endpoint and IMDS ---- */
-
-static const char *json_str(const cJSON *o, const char *key)
-{
-	const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
-	return cJSON_IsString(v) && v->valuestring[0] ? v->valuestring : NULL;
-}
 
 int creds_parse_json(struct span body, struct creds *out, struct err *err)
 {
