@@ -48,6 +48,7 @@ struct sfn_client {
 	struct creds_chain *creds;
 	long attempt_timeout_ms;
 	int64_t skew_ms; /* server time minus ours, learnt from a skew refusal */
+	const char *secret; /* the task token of the call in progress, redacted from answers */
 };
 
 void sfn_reply_free(struct sfn_reply *r)
@@ -154,19 +155,40 @@ static void copy_clean(char *dst, size_t size, const char *src, size_t n)
 	dst[j] = '\0';
 }
 
+/* A message is cut to what the reply keeps only after the secret it may
+ * quote is redacted: cut first, a long token would keep hundreds of its
+ * characters.  This much of a message is scrubbed: a token (at most 2,048
+ * characters) that starts in the part kept lies within it. */
+#define MESSAGE_SCRUB_SPAN 4096
+
+static void copy_redacted(char *dst, size_t size, const char *src, size_t n, const char *secret)
+{
+	if (!secret) {
+		copy_clean(dst, size, src, n);
+		return;
+	}
+	struct buf b = BUF_INIT;
+	char fp[16];
+	buf_append(&b, src, n < MESSAGE_SCRUB_SPAN ? n : MESSAGE_SCRUB_SPAN);
+	token_fingerprint(secret, fp);
+	log_redact(&b, secret, fp);
+	copy_clean(dst, size, buf_cstr(&b), b.len);
+	buf_free(&b);
+}
+
 /* "com.amazonaws.swf.base.model#InvalidToken" and the header form
  * "InvalidToken:http://internal.amazon.com/..." both name InvalidToken. */
-static void set_code(struct sfn_reply *r, const char *code)
+static void set_code(struct sfn_reply *r, const char *code, const char *secret)
 {
 	const char *hash = strrchr(code, '#');
 	if (hash)
 		code = hash + 1;
-	copy_clean(r->code, sizeof r->code, code, strcspn(code, ":"));
+	copy_redacted(r->code, sizeof r->code, code, strcspn(code, ":"), secret);
 }
 
 /* AWS JSON 1.0 errors are {"__type": "...#Code", "message": "..."}; some
  * front ends (and moto's auth layer) answer XML with <Code> and <Message>. */
-static void parse_error(const struct buf *body, struct sfn_reply *r)
+static void parse_error(const struct buf *body, struct sfn_reply *r, const char *secret)
 {
 	static const char *const code_keys[] = { "__type", "code", "Code", NULL };
 	static const char *const msg_keys[] = { "message", "Message", "errorMessage", NULL };
@@ -179,24 +201,24 @@ static void parse_error(const struct buf *body, struct sfn_reply *r)
 		const char *code = json_str_any(root, code_keys);
 		const char *msg = json_str_any(root, msg_keys);
 		if (code)
-			set_code(r, code);
+			set_code(r, code, secret);
 		if (msg)
-			copy_clean(r->message, sizeof r->message, msg, strlen(msg));
+			copy_redacted(r->message, sizeof r->message, msg, strlen(msg), secret);
 		cJSON_Delete(root);
 		return;
 	}
 	cJSON_Delete(root);
 	struct buf text = BUF_INIT;
 	if (xml_text(span_of(body->data, body->len), "Code", &text))
-		set_code(r, buf_cstr(&text));
+		set_code(r, buf_cstr(&text), secret);
 	if (xml_text(span_of(body->data, body->len), "Message", &text))
-		copy_clean(r->message, sizeof r->message, text.data, text.len);
+		copy_redacted(r->message, sizeof r->message, buf_cstr(&text), text.len, secret);
 	buf_free(&text);
 }
 
 void sfn_parse_error(const struct buf *body, struct sfn_reply *r)
 {
-	parse_error(body, r);
+	parse_error(body, r, NULL);
 }
 
 static bool code_in(const char *code, const char *const *list)
@@ -324,7 +346,7 @@ static enum next_step classify(struct sfn_client *c, const struct http_response 
 		r->message[0] = '\0';
 		return STEP_DONE;
 	}
-	parse_error(&resp->body, r);
+	parse_error(&resp->body, r, c->secret);
 	if (!r->code[0] && !r->message[0])
 		snprintf(r->message, sizeof r->message, "HTTP %ld without an error code", resp->status);
 	const char *code = r->code;
@@ -517,20 +539,18 @@ int sfn_call(struct sfn_client *c, const char *operation, const char *json_body,
 /* ---- the task calls ---- */
 
 /* Step Functions does not echo tokens in its messages today; if a server
- * ever does, the log line must still not carry it. */
+ * ever does, the log line must still not carry it.  parse_error() redacted
+ * the answer before cutting it; this covers what the reply says otherwise
+ * (a transport error that quotes the request). */
 static void scrub_token(struct sfn_reply *r, const char *token)
 {
-	size_t tlen = strlen(token);
-	char *p;
-	if (tlen < 8)
-		return;
-	while ((p = strstr(r->message, token)) != NULL) {
-		char fp[16];
-		token_fingerprint(token, fp);
-		size_t fplen = strlen(fp);
-		memcpy(p, fp, fplen);
-		memmove(p + fplen, p + tlen, strlen(p + tlen) + 1);
-	}
+	char fp[16];
+	struct buf b = BUF_INIT;
+	token_fingerprint(token, fp);
+	buf_puts(&b, r->message);
+	log_redact(&b, token, fp);
+	snprintf(r->message, sizeof r->message, "%s", buf_cstr(&b));
+	buf_free(&b);
 }
 
 static void put_field(struct buf *b, const char *name, const char *value)
@@ -556,7 +576,9 @@ static int send_task(struct sfn_client *c, const char *op, const char *token, co
 	if (k2 && v2)
 		put_field(&body, k2, v2);
 	buf_putc(&body, '}');
+	c->secret = token;
 	int rc = sfn_call(c, op, buf_cstr(&body), deadline_ms, reply);
+	c->secret = NULL;
 	scrub_token(reply, token);
 	buf_free(&body);
 	return rc;

@@ -114,3 +114,34 @@ void log_raw_json(enum log_level level, const char *what, const char *json)
 	emit(&line);
 	buf_free(&line);
 }
+
+void log_redact(struct buf *text, const char *secret, const char *mark)
+{
+	size_t slen = secret ? strlen(secret) : 0;
+	if (slen < 8 || text->len == 0)
+		return;
+	size_t piece = slen < LOG_REDACT_PIECE ? slen : LOG_REDACT_PIECE;
+	struct buf out = BUF_INIT;
+	bool changed = false;
+	for (size_t i = 0; i < text->len;) {
+		size_t n = 0;
+		if (text->len - i >= piece && memmem(secret, slen, text->data + i, piece)) {
+			/* The longest piece of the secret that starts here. */
+			n = piece;
+			while (i + n < text->len && memmem(secret, slen, text->data + i, n + 1))
+				n++;
+		}
+		if (n) {
+			buf_puts(&out, mark);
+			i += n;
+			changed = true;
+		} else {
+			buf_putc(&out, text->data[i++]);
+		}
+	}
+	if (changed) {
+		buf_reset(text);
+		buf_append(text, out.data, out.len);
+	}
+	buf_free(&out);
+}

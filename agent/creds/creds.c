@@ -173,6 +173,13 @@ int creds_chain_get(struct creds_chain *ch, const struct creds **out, struct err
 	struct creds got = {0};
 	struct err ferr = {""};
 	const struct creds_provider *p = chain_fetch(ch, &got, &ferr);
+	/* Keys and tokens become request headers: a CR or LF from any
+	 * provider (an endpoint's answer, a variable, a file) would add
+	 * headers of its own, so every source is held to printable ASCII. */
+	if (p && creds_check_printable(&got, p->name, &ferr) != 0) {
+		creds_clear(&got);
+		p = NULL;
+	}
 	if (!p) {
 		if (ch->have && now < ch->cur.expires_ms) {
 			/* Not on every call: each attempt may cost seconds of

@@ -200,6 +200,10 @@ static enum creds_result ecs_fetch(const struct creds_ctx *ctx, struct creds *ou
 	};
 	if (creds_http_retry(ctx, &req, &resp, 4, "the ECS container credentials endpoint", err) != 0)
 		goto out;
+	/* An endpoint that echoes the request must not get the token into the
+	 * sentences below, which quote the answer. */
+	if (token)
+		log_redact(&resp.body, token, "[authorization token]");
 	if (resp.status != 200) {
 		excerpt(span_of(resp.body.data, resp.body.len), &msg);
 		err_set(err, "the ECS container credentials endpoint (%s) answered HTTP %ld%s%s%s", url.data,

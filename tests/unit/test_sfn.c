@@ -590,6 +590,59 @@ static void test_failure_body(void)
 	sfn_client_free(c);
 }
 
+/* A 625-character token (AWS's are about that long) echoed in an error
+ * message longer than what the reply keeps: no piece of 16 characters or
+ * more may remain, whether the message quotes the token whole, cut, or in
+ * pieces, in JSON or in XML. */
+static char long_token[626];
+static char echo_body[4096];
+
+static bool has_token_piece(const char *text)
+{
+	size_t n = strlen(text), t = strlen(long_token);
+	for (size_t i = 0; i + 16 <= n; i++)
+		if (memmem(long_token, t, text + i, 16))
+			return true;
+	return false;
+}
+
+static void test_echoed_long_token_redacted(void)
+{
+	for (int i = 0; i < 625; i++)
+		long_token[i] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"[(i * 7 + i / 64) % 64];
+	long_token[625] = '\0';
+	for (size_t k = 0; k < 3; k++) {
+		if (k == 0)
+			snprintf(echo_body, sizeof echo_body,
+				 "{\"__type\":\"ValidationException\",\"message\":\"1 validation error detected: "
+				 "Value '%s' at 'taskToken' failed to satisfy constraint\"}",
+				 long_token);
+		else if (k == 1)
+			snprintf(echo_body, sizeof echo_body,
+				 "{\"__type\":\"ValidationException\",\"message\":\"pieces: %.300s / %s\"}",
+				 long_token, long_token + 300);
+		else
+			snprintf(echo_body, sizeof echo_body,
+				 "<ErrorResponse><Error><Code>ValidationError</Code><Message>token %s is bad"
+				 "</Message></Error></ErrorResponse>",
+				 long_token);
+		const struct scripted s[] = { { HTTP_OK, 400, echo_body, NULL, true, 5 } };
+		struct sfn_client *c = setup(s, N(s));
+		struct sfn_reply r = { 0 };
+		CHECK(sfn_send_heartbeat(c, long_token, mono_now + 60000, &r) == -1);
+		CHECK(r.outcome == SFN_REFUSED);
+		CHECK(r.message[0] != '\0');
+		if (has_token_piece(r.message) || has_token_piece(r.code)) {
+			fprintf(stderr, "  shape %zu: token in \"%s\"\n", k, r.message);
+			CHECK(!"a piece of the token is in the reply");
+		}
+		char why[1024];
+		CHECK(!has_token_piece(sfn_explain(&r, "SendTaskHeartbeat", why, sizeof why)));
+		sfn_reply_free(&r);
+		sfn_client_free(c);
+	}
+}
+
 static void test_token_helpers(void)
 {
 	char fp[16];
@@ -632,6 +685,7 @@ int main(int argc, char **argv)
 	RUN(test_no_credentials);
 	RUN(test_failure_body);
 	RUN(test_token_helpers);
+	RUN(test_echoed_long_token_redacted);
 	for (int i = 0; i < MAX_REQ; i++)
 		buf_free(&reqs[i].body);
 	return CHECK_DONE();
