@@ -44,6 +44,8 @@ static cJSON *task_metadata(const struct sys *sys, struct http *http)
 	    .url = url.data,
 	    .timeout_ms = 1000,
 	    .connect_timeout_ms = 1000,
+	    .max_body = HTTP_BODY_METADATA,
+	    .direct = true,
 	};
 	if (creds_http_retry(&ctx, &req, &resp, 1, "the ECS task metadata endpoint", &err) != 0) {
 		log_debug("%s", err.msg);

@@ -197,6 +197,8 @@ static enum creds_result ecs_fetch(const struct creds_ctx *ctx, struct creds *ou
 	    .n_headers = token ? 2 : 1,
 	    .timeout_ms = 3000,
 	    .connect_timeout_ms = 1000,
+	    .max_body = HTTP_BODY_CREDENTIALS,
+	    .direct = true,
 	};
 	if (creds_http_retry(ctx, &req, &resp, 4, "the ECS container credentials endpoint", err) != 0)
 		goto out;

@@ -41,6 +41,8 @@ static void imds_request(struct http_request *req, const char *method, const cha
 	req->n_headers = nh;
 	req->timeout_ms = 2000;
 	req->connect_timeout_ms = 1000;
+	req->max_body = HTTP_BODY_CREDENTIALS;
+	req->direct = true;
 }
 
 /* The session token.  CREDS_NOT_HERE when IMDS does not answer or does not

@@ -155,6 +155,7 @@ static enum creds_result web_identity_fetch(const struct creds_ctx *ctx, struct 
 	    .body_len = body.len,
 	    .timeout_ms = 10000,
 	    .connect_timeout_ms = 3000,
+	    .max_body = HTTP_BODY_CREDENTIALS,
 	};
 	if (creds_http_retry(ctx, &req, &resp, 3, "STS AssumeRoleWithWebIdentity", err) != 0)
 		goto out;
