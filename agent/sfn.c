@@ -424,7 +424,7 @@ static void reply_reset(struct sfn_reply *r)
 
 /* One signed exchange.  Returns the transport's status (0, or -1 on misuse). */
 static int attempt(struct sfn_client *c, const char *target, const char *body, size_t body_len, const struct creds *cr,
-		   long timeout_ms, struct http_response *resp)
+		   long timeout_ms, size_t max_body, struct http_response *resp)
 {
 	static const char content_type[] = "application/x-amz-json-1.0";
 	struct sigv4_input in = {
@@ -463,6 +463,7 @@ static int attempt(struct sfn_client *c, const char *target, const char *body, s
 		.body_len = body_len,
 		.timeout_ms = timeout_ms,
 		.connect_timeout_ms = timeout_ms < CONNECT_TIMEOUT_MS ? timeout_ms : CONNECT_TIMEOUT_MS,
+		.max_body = max_body,
 	};
 	int rc = http_perform(&c->http, &req, resp);
 	buf_free(&auth);
@@ -481,6 +482,9 @@ int sfn_call(struct sfn_client *c, const char *operation, const char *json_body,
 	buf_printf(&target, "AWSStepFunctions.%s", operation);
 	struct http_response resp = { 0 };
 	const struct sys *sys = c->sys;
+	/* SendTask* answers are "{}" or a short error; only the controller's
+	 * calls (history pages) can be large. */
+	size_t max_body = strncmp(operation, "SendTask", 8) == 0 ? HTTP_BODY_SENDTASK : HTTP_BODY_MAX;
 
 	for (;;) {
 		int64_t remaining = deadline_ms - sys->mono_ms();
@@ -493,13 +497,22 @@ int sfn_call(struct sfn_client *c, const char *operation, const char *json_body,
 		}
 		const struct creds *cr = NULL;
 		struct err err = { "" };
-		if (creds_chain_get(c->creds, &cr, &err) != 0) {
+		if (creds_chain_get_until(c->creds, deadline_ms, &cr, &err) != 0) {
 			reply->outcome = SFN_NO_CREDENTIALS;
 			copy_clean(reply->message, sizeof reply->message, err.msg, strlen(err.msg));
 			break;
 		}
+		/* Fetching the credentials took some of the time. */
+		remaining = deadline_ms - sys->mono_ms();
+		if (remaining <= 0) {
+			reply->outcome = SFN_GAVE_UP;
+			snprintf(reply->message, sizeof reply->message,
+				 "the deadline passed while the credentials were fetched, before %s could be sent",
+				 operation);
+			break;
+		}
 		long timeout = remaining < c->attempt_timeout_ms ? (long)remaining : c->attempt_timeout_ms;
-		if (attempt(c, buf_cstr(&target), json_body, body_len, cr, timeout, &resp) != 0) {
+		if (attempt(c, buf_cstr(&target), json_body, body_len, cr, timeout, max_body, &resp) != 0) {
 			reply->outcome = SFN_REFUSED;
 			snprintf(reply->message, sizeof reply->message, "internal error: bad HTTP request");
 			break;

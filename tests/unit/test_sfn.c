@@ -69,9 +69,10 @@ struct creds_chain *creds_chain_new(const struct sys *sys, struct http *http)
 	return (struct creds_chain *)&chain_dummy;
 }
 
-int creds_chain_get(struct creds_chain *ch, const struct creds **out, struct err *err)
+int creds_chain_get_until(struct creds_chain *ch, int64_t deadline_ms, const struct creds **out, struct err *err)
 {
 	(void)ch;
+	(void)deadline_ms;
 	if (creds_fail)
 		return err_set(err, "no credentials in the environment, profile or container endpoint");
 	*out = &the_creds;
