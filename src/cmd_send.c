@@ -42,6 +42,8 @@ static void usage(FILE *f, enum send_kind kind)
 	fputs(" like `aws stepfunctions send-task-*`, with retries.\n"
 	      "The token defaults to $TASK_TOKEN (or the variable named by --token-env /\n"
 	      "SFN_AGENT_TOKEN_ENV).\n\n"
+	      "  --task-token TOKEN       the token; an argument is readable by every user of the host\n"
+	      "                           (/proc/PID/cmdline, ps): prefer $TASK_TOKEN\n"
 	      "  --token-env NAME         variable holding the token [TASK_TOKEN]\n"
 	      "  --report-timeout SECONDS how long to retry [300]\n"
 	      "  --profile NAME           AWS profile for credentials and region, instead of\n"
