@@ -143,6 +143,11 @@ const char *sfn_client_endpoint(const struct sfn_client *c)
 	return c->endpoint;
 }
 
+struct http *sfn_client_http(struct sfn_client *c)
+{
+	return &c->http;
+}
+
 /* ---- the error model ---- */
 
 static void copy_clean(char *dst, size_t size, const char *src, size_t n)
@@ -310,11 +315,11 @@ static enum next_step classify_transport(struct sfn_client *c, const struct http
 		r->maybe_delivered = true;
 	switch (resp->failure) {
 	case HTTP_TLS:
-		snprintf(r->code, sizeof r->code, "TLSError");
+		r->local = SFN_LOCAL_TLS;
 		r->outcome = SFN_REFUSED;
 		return STEP_DONE;
 	case HTTP_REFUSED_URL:
-		snprintf(r->code, sizeof r->code, "InvalidEndpoint");
+		r->local = SFN_LOCAL_ENDPOINT;
 		r->outcome = SFN_REFUSED;
 		return STEP_DONE;
 	case HTTP_CONNECT:
@@ -334,6 +339,7 @@ static enum next_step classify_transport(struct sfn_client *c, const struct http
 static enum next_step classify(struct sfn_client *c, const struct http_response *resp, struct sfn_reply *r,
 			       struct call_state *st)
 {
+	r->local = SFN_LOCAL_NONE;
 	if (resp->failure != HTTP_OK)
 		return classify_transport(c, resp, r, st);
 	if (resp->resent)
@@ -490,6 +496,8 @@ int sfn_call(struct sfn_client *c, const char *operation, const char *json_body,
 		int64_t remaining = deadline_ms - sys->mono_ms();
 		if (remaining <= 0) {
 			reply->outcome = SFN_GAVE_UP;
+			if (reply->attempts == 0)
+				reply->local = SFN_LOCAL_DEADLINE;
 			if (!reply->message[0])
 				snprintf(reply->message, sizeof reply->message,
 					 "the deadline passed before %s could be sent", operation);
@@ -499,6 +507,7 @@ int sfn_call(struct sfn_client *c, const char *operation, const char *json_body,
 		struct err err = { "" };
 		if (creds_chain_get_until(c->creds, deadline_ms, &cr, &err) != 0) {
 			reply->outcome = SFN_NO_CREDENTIALS;
+			reply->local = SFN_LOCAL_CREDENTIALS;
 			copy_clean(reply->message, sizeof reply->message, err.msg, strlen(err.msg));
 			break;
 		}
@@ -506,6 +515,8 @@ int sfn_call(struct sfn_client *c, const char *operation, const char *json_body,
 		remaining = deadline_ms - sys->mono_ms();
 		if (remaining <= 0) {
 			reply->outcome = SFN_GAVE_UP;
+			if (reply->attempts == 0)
+				reply->local = SFN_LOCAL_DEADLINE;
 			snprintf(reply->message, sizeof reply->message,
 				 "the deadline passed while the credentials were fetched, before %s could be sent",
 				 operation);
@@ -514,6 +525,7 @@ int sfn_call(struct sfn_client *c, const char *operation, const char *json_body,
 		long timeout = remaining < c->attempt_timeout_ms ? (long)remaining : c->attempt_timeout_ms;
 		if (attempt(c, buf_cstr(&target), json_body, body_len, cr, timeout, max_body, &resp) != 0) {
 			reply->outcome = SFN_REFUSED;
+			reply->local = SFN_LOCAL_INTERNAL;
 			snprintf(reply->message, sizeof reply->message, "internal error: bad HTTP request");
 			break;
 		}
@@ -662,17 +674,17 @@ const char *sfn_explain(const struct sfn_reply *r, const char *operation, char *
 			 code[0] ? code : "HTTP 403");
 		break;
 	case SFN_REFUSED:
-		if (strcmp(code, "InvalidOutput") == 0)
-			snprintf(out, size,
-				 "Step Functions refused the output: it must be valid JSON of at most 262,144 bytes");
-		else if (strcmp(code, "TLSError") == 0)
+		if (r->local == SFN_LOCAL_TLS)
 			snprintf(out, size,
 				 "the TLS connection failed (%s): check AWS_CA_BUNDLE or SSL_CERT_FILE, and the "
 				 "HTTPS proxy if one is set",
 				 r->message);
-		else if (strcmp(code, "InvalidEndpoint") == 0)
+		else if (r->local == SFN_LOCAL_ENDPOINT)
 			snprintf(out, size, "the endpoint URL cannot be used (%s): fix AWS_ENDPOINT_URL_SFN",
 				 r->message);
+		else if (strcmp(code, "InvalidOutput") == 0)
+			snprintf(out, size,
+				 "Step Functions refused the output: it must be valid JSON of at most 262,144 bytes");
 		else if (strstr(code, "DoesNotExist") || strcmp(code, "InvalidArn") == 0)
 			snprintf(out, size,
 				 "Step Functions refused %s (%s): check the ARN, and that the region and account "

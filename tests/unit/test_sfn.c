@@ -554,6 +554,9 @@ static void test_other_refusals_final(void)
 	sfn_send_success(c, TOKEN, "{}", mono_now + 60000, &r);
 	CHECK(r.outcome == SFN_REFUSED);
 	CHECK(r.attempts == 1);
+	/* A local failure: no made-up AWS code, a kind to switch on. */
+	CHECK(r.local == SFN_LOCAL_TLS);
+	CHECK_STR(r.code, "");
 	CHECK(strstr(sfn_explain(&r, "SendTaskSuccess", why, sizeof why), "AWS_CA_BUNDLE") != NULL);
 	sfn_reply_free(&r);
 	sfn_client_free(c);
@@ -566,6 +569,7 @@ static void test_no_credentials(void)
 	struct sfn_reply r = { 0 };
 	CHECK(sfn_send_heartbeat(c, TOKEN, mono_now + 60000, &r) == -1);
 	CHECK(r.outcome == SFN_NO_CREDENTIALS);
+	CHECK(r.local == SFN_LOCAL_CREDENTIALS);
 	CHECK(n_req == 0);
 	CHECK(strstr(r.message, "no credentials") != NULL);
 	sfn_reply_free(&r);
