@@ -125,7 +125,8 @@ char *ecs_task_arn(const struct sys *sys, struct http *http)
 
 	if (!sys_env(sys, "ECS_CONTAINER_METADATA_URI_V4"))
 		return NULL;
-	/* The run mode asks before it has a client of its own to lend. */
+	/* A caller without a client (a test, a tool) gets one for the one
+	 * request; the run mode lends its Step Functions client's. */
 	if (!http) {
 		if (http_curl_new(&own, NULL, &err) != 0) {
 			log_debug("no task ARN: %s", err.msg);
