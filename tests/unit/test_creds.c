@@ -3,6 +3,7 @@
  * reads the real environment or touches the network. */
 #include "check.h"
 
+#include "agent/answer.h"
 #include "agent/creds/creds.h"
 #include "agent/creds/ini.h"
 #include "agent/region.h"
@@ -1559,6 +1560,34 @@ static void test_creds_printable_only(void)
 	creds_chain_free(ch);
 }
 
+/* The one JSON string reader and the one XML element reader every AWS
+ * answer goes through (agent/answer.h): a missing, empty or non-string
+ * value is NULL alike; entities and ASCII references are decoded, an
+ * element that is not closed is not there. */
+static void test_answer_readers(void)
+{
+	cJSON *o = cJSON_Parse("{\"a\":\"x\",\"e\":\"\",\"n\":1,\"b\":\"y\"}");
+	CHECK_STR(json_str(o, "a"), "x");
+	CHECK(json_str(o, "e") == NULL);
+	CHECK(json_str(o, "n") == NULL);
+	CHECK(json_str(o, "missing") == NULL);
+	static const char *const keys[] = {"e", "n", "b", NULL};
+	CHECK_STR(json_str_any(o, keys), "y");
+	cJSON_Delete(o);
+	CHECK(json_str(NULL, "a") == NULL);
+
+	struct buf out = BUF_INIT;
+	static const char xml[] = "<R><Code>A&amp;B&#x41;&#66;&#x20AC;</Code><Open>never closed</R>";
+	CHECK(xml_text(span_of(xml, sizeof xml - 1), "Code", &out));
+	CHECK_STR(buf_cstr(&out), "A&BAB&#x20AC;");
+	CHECK(!xml_text(span_of(xml, sizeof xml - 1), "Open", &out));
+	CHECK(out.len == 0);
+	CHECK(!xml_text(span_of(xml, sizeof xml - 1), "Missing", &out));
+	/* The span's end is the end, NUL or not. */
+	CHECK(!xml_text(span_of(xml, 12), "Code", &out));
+	buf_free(&out);
+}
+
 int main(void)
 {
 	if (mkdir("/tmp/creds-unit", 0700) != 0 && access("/tmp/creds-unit", W_OK) != 0) {
@@ -1598,5 +1627,6 @@ int main(void)
 	RUN(test_explicit_profile);
 	RUN(test_ecs_echo_redacts_token);
 	RUN(test_creds_printable_only);
+	RUN(test_answer_readers);
 	return CHECK_DONE();
 }
