@@ -114,7 +114,10 @@ static void live_draw(struct start *s)
 	char el[32];
 	ctl_format_elapsed(sys_real.mono_ms() - s->started_ms, el);
 	struct buf line = BUF_INIT;
-	buf_printf(&line, "\r\033[Ksfn-agent: %s %s", s->status[0] ? s->status : "STARTING", el);
+	/* All three come from the server: escaped, a terminal runs none of them. */
+	char *status = term_escape_str(s->status[0] ? s->status : "STARTING");
+	buf_printf(&line, "\r\033[Ksfn-agent: %s %s", status, el);
+	free(status);
 	if (s->state) {
 		char *state = term_escape_str(s->state);
 		buf_printf(&line, "  state %.60s", state);
@@ -122,7 +125,9 @@ static void live_draw(struct start *s)
 	}
 	if (s->task_arn) {
 		const char *id = strrchr(s->task_arn, '/');
-		buf_printf(&line, "  task %.40s", id ? id + 1 : s->task_arn);
+		char *task = term_escape_str(id ? id + 1 : s->task_arn);
+		buf_printf(&line, "  task %.40s", task);
+		free(task);
 	}
 	/* A line wider than the terminal wraps, and \r then rewrites only its
 	 * last row: keep it one row, cut on a character boundary. */
