@@ -250,7 +250,7 @@ def test_server_text_is_escaped_on_the_terminal(lab, agent):
     assert "\x1b" not in out and "\x07" not in out, "a state name's escape reached the terminal:\n%r" % out
 
 
-def test_task_token_argument_warns_about_the_command_line(agent):
+def test_task_token_argument_warns_about_the_command_line(lab, agent):
     """`--task-token T` puts the token in /proc/PID/cmdline for every user of the host: each send-*
     --help says so and recommends the variable."""
     import subprocess
