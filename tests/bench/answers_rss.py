@@ -4,7 +4,8 @@
 Each endpoint kind is played by a loopback server (tests/lab/servers.py FixedAnswerServer) that
 answers every request with the worst body the agent accepts for that kind: valid JSON (or XML)
 made of the smallest values, which makes the largest parsed tree per byte.  The agent's peak
-resident set (ru_maxrss of that one child, os.wait4) is printed per kind.  No moto, no network
+resident set is printed per kind, measured by tests/bench/rusage.c (built here with cc): forked
+from Python, a child would count Python's own pages as its peak.  No moto, no network
 beyond 127.0.0.1.  Figures, not assertions:
 
     python3 tests/bench/answers_rss.py [AGENT ...]      (default ./sfn-agent)
@@ -35,13 +36,16 @@ def base_env():
             "AWS_ENDPOINT_URL": "http://127.0.0.1:9", "SFN_AGENT_HTTP_TIMEOUT": "5"}
 
 
-def run(agent, argv, env):
+RUSAGE = None
+
+
+def run(agent, argv, env, tmp):
+    out = os.path.join(tmp, "rusage.out")
     t0 = time.monotonic()
-    p = subprocess.Popen([agent, *argv], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    err = p.stderr.read()
-    _, status, ru = os.wait4(p.pid, 0)
-    p.stderr.close()
-    return ru.ru_maxrss / 1024.0, time.monotonic() - t0, err.decode("utf-8", "replace").strip().splitlines()[-1:]
+    p = subprocess.run([RUSAGE, out, agent, *argv], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    with open(out) as f:
+        maxrss_kb = int(f.read().split()[3])
+    return maxrss_kb / 1024.0, time.monotonic() - t0, p.stderr.decode("utf-8", "replace").strip().splitlines()[-1:]
 
 
 def cases(tmp):
@@ -73,8 +77,12 @@ def cases(tmp):
 
 
 def main(argv):
+    global RUSAGE
     agents = argv or ["./sfn-agent"]
     with tempfile.TemporaryDirectory() as tmp:
+        RUSAGE = os.path.join(tmp, "rusage")
+        src = os.path.join(os.path.dirname(os.path.abspath(__file__)), "rusage.c")
+        subprocess.run(["cc", "-O2", "-o", RUSAGE, src], check=True)
         print("| endpoint kind | answer | " + " | ".join("peak RSS, %s" % a for a in agents) + " |")
         print("|---|---|" + "---|" * len(agents))
         for name, size, make, args, env_of in cases(tmp):
@@ -85,7 +93,7 @@ def main(argv):
                     env = base_env()
                     env.update(env_of(srv.url))
                     env = {k: v for k, v in env.items() if v != ""}
-                    rss, took, last = run(a, args, env)
+                    rss, took, last = run(a, args, env, tmp)
                     cells.append("%.1f MiB" % rss)
                     print("  %s / %s: %.1f MiB in %.1f s: %s" % (name, a, rss, took, last), file=sys.stderr)
             print("| %s | %s bytes | %s |" % (name, "{:,}".format(len(body)), " | ".join(cells)))
