@@ -25,12 +25,12 @@ static bool region_valid(const char *s)
 /* GET $ECS_CONTAINER_METADATA_URI_V4/task, parsed; NULL when unset or
  * unreachable.  One short attempt: the ECS agent answers locally or not at
  * all, and the caller has other places to look. */
-static cJSON *task_metadata(const struct sys *sys, struct http *http)
+static cJSON *task_metadata(const struct sys *sys, struct http *http, int64_t deadline_ms)
 {
 	const char *base = sys_env(sys, "ECS_CONTAINER_METADATA_URI_V4");
 	if (!base || !http)
 		return NULL;
-	struct creds_ctx ctx = {sys, http, NULL};
+	struct creds_ctx ctx = {sys, http, NULL, deadline_ms};
 	struct buf url = BUF_INIT;
 	struct http_response resp = {0};
 	struct err err;
@@ -88,9 +88,9 @@ static char *region_of_arn(const char *arn)
 	return r;
 }
 
-static char *ecs_region(const struct sys *sys, struct http *http)
+static char *ecs_region(const struct sys *sys, struct http *http, int64_t deadline_ms)
 {
-	cJSON *root = task_metadata(sys, http);
+	cJSON *root = task_metadata(sys, http, deadline_ms);
 	char *r = NULL;
 	if (!root)
 		return NULL;
@@ -134,7 +134,7 @@ char *ecs_task_arn(const struct sys *sys, struct http *http)
 		}
 		http = &own;
 	}
-	cJSON *root = task_metadata(sys, http);
+	cJSON *root = task_metadata(sys, http, 0);
 	if (root) {
 		const char *s = json_str(root, "TaskARN");
 		if (s && strncmp(s, "arn:", 4) == 0)
@@ -147,6 +147,12 @@ char *ecs_task_arn(const struct sys *sys, struct http *http)
 }
 
 char *region_resolve(const struct sys *sys, struct http *http, const char *fallback, struct err *err)
+{
+	return region_resolve_until(sys, http, fallback, 0, err);
+}
+
+char *region_resolve_until(const struct sys *sys, struct http *http, const char *fallback, int64_t deadline_ms,
+			   struct err *err)
 {
 	static const char *const vars[] = {"AWS_REGION", "AWS_DEFAULT_REGION"};
 	char *r;
@@ -175,12 +181,12 @@ char *region_resolve(const struct sys *sys, struct http *http, const char *fallb
 		free(r);
 		return NULL;
 	}
-	r = ecs_region(sys, http);
+	r = ecs_region(sys, http, deadline_ms);
 	if (r) {
 		log_debug("region %s from the ECS task metadata", r);
 		return r;
 	}
-	r = imds_region(sys, http);
+	r = imds_region_until(sys, http, deadline_ms);
 	if (r) {
 		if (region_valid(r)) {
 			log_debug("region %s from the EC2 instance metadata", r);

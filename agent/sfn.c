@@ -63,7 +63,7 @@ static struct sfn_client *client_init(const struct sfn_client_config *cfg, struc
 	c->http = http;
 	c->attempt_timeout_ms = cfg->attempt_timeout_ms > 0 ? cfg->attempt_timeout_ms : DEFAULT_ATTEMPT_MS;
 
-	c->region = region_resolve(c->sys, &c->http, cfg->region_fallback, err);
+	c->region = region_resolve_until(c->sys, &c->http, cfg->region_fallback, cfg->deadline_ms, err);
 	if (!c->region)
 		goto fail;
 	c->endpoint = endpoint_resolve(c->sys, "states", c->region, err);

@@ -63,6 +63,9 @@ struct sfn_client_config {
 	const char *region_fallback; /* e.g. from a state machine ARN; may be NULL */
 	/* Per-attempt limit on one HTTP exchange; 0 = default (10 s). */
 	long attempt_timeout_ms;
+	/* The region look-ups (task metadata, IMDS) end by then (monotonic;
+	 * 0: none): a caller with a report to make passes its deadline. */
+	int64_t deadline_ms;
 };
 
 /* Resolves region, endpoint, CA file and credentials chain (credentials are

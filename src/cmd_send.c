@@ -229,12 +229,13 @@ static int cmd_send(enum send_kind kind, int argc, char **argv)
 
 	char fp[16];
 	token_fingerprint(token, fp);
-	struct sfn_client_config cfg = { .sys = sys };
+	/* The deadline covers finding the region too (task metadata, IMDS). */
+	int64_t deadline = sys->mono_ms() + deadline_ms;
+	struct sfn_client_config cfg = { .sys = sys, .deadline_ms = deadline };
 	if (!(sfn = sfn_client_new(&cfg, &err))) {
 		log_error("%s", err.msg);
 		goto out;
 	}
-	int64_t deadline = sys->mono_ms() + deadline_ms;
 	int rc;
 	if (kind == SEND_SUCCESS)
 		rc = sfn_send_success(sfn, token, buf_cstr(&value), deadline, &reply);

@@ -106,6 +106,8 @@ int creds_read_file(const char *path, size_t max, struct buf *out, struct err *e
 /* The region from IMDSv2 (GET /latest/meta-data/placement/region), or NULL
  * when IMDS is disabled, unset or unreachable. */
 char *imds_region(const struct sys *sys, struct http *http);
+/* The same, ending by deadline_ms (monotonic; 0: none). */
+char *imds_region_until(const struct sys *sys, struct http *http, int64_t deadline_ms);
 
 /* Region from the profile's config file (AWS_CONFIG_FILE, AWS_PROFILE), or
  * NULL.  Returned string is owned by the caller. */

@@ -152,7 +152,12 @@ const struct creds_provider creds_imds_provider = {"instance metadata", imds_fet
 
 char *imds_region(const struct sys *sys, struct http *http)
 {
-	struct creds_ctx ctx = {sys, http, NULL};
+	return imds_region_until(sys, http, 0);
+}
+
+char *imds_region_until(const struct sys *sys, struct http *http, int64_t deadline_ms)
+{
+	struct creds_ctx ctx = {sys, http, NULL, deadline_ms};
 	struct buf token = BUF_INIT;
 	struct http_response resp = {0};
 	struct err err;

@@ -53,8 +53,10 @@ static bool creds_fail;
 static struct creds the_creds = { "AKIDEXAMPLE", "secret", NULL, 0 };
 static int chain_dummy;
 
-char *region_resolve(const struct sys *sys, struct http *http, const char *fallback, struct err *err)
+char *region_resolve_until(const struct sys *sys, struct http *http, const char *fallback, int64_t deadline_ms,
+			   struct err *err)
 {
+	(void)deadline_ms;
 	(void)sys;
 	(void)http;
 	(void)fallback;
