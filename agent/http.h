@@ -26,7 +26,27 @@ struct http_request {
 	size_t body_len;
 	long timeout_ms;         /* the whole exchange */
 	long connect_timeout_ms; /* 0: same as timeout_ms */
+	/* The largest answer body accepted (0: HTTP_BODY_MAX): a larger one
+	 * ends the exchange as HTTP_BROKEN.  Each kind of endpoint has its own
+	 * limit below, because a parsed JSON tree is many times the size of its
+	 * text and the agent is PID 1 of a task with little memory. */
+	size_t max_body;
+	/* Never through a proxy: the container credentials, IMDS and task
+	 * metadata endpoints are local to the host, and a proxy would see
+	 * their authorization tokens and the keys they answer (the SDKs never
+	 * proxy them either).  Step Functions and STS calls honour
+	 * HTTPS_PROXY/NO_PROXY. */
+	bool direct;
 };
+
+/* Answer limits by kind: credentials answers (container endpoint, IMDS, STS)
+ * and SendTask* answers are a few kilobytes; task metadata lists the
+ * task's containers; only the controller's pages (execution history,
+ * DescribeExecution with a 256 KiB input and output) are large. */
+#define HTTP_BODY_CREDENTIALS (64u << 10)
+#define HTTP_BODY_METADATA (256u << 10)
+#define HTTP_BODY_SENDTASK (64u << 10)
+#define HTTP_BODY_MAX (16u << 20)
 
 enum http_failure {
 	HTTP_OK = 0,        /* a response arrived (any status) */

@@ -22,16 +22,13 @@
 #define SFN_AGENT_VERSION "dev"
 #endif
 
-/* Step Functions answers are small; a runaway body is cut rather than
- * allowed to eat the container's memory. */
-#define MAX_BODY (16u << 20)
-
 struct curl_impl {
 	CURL *curl;
 	char *ca_file;
 	struct http_response *resp; /* the exchange in progress */
 	bool header_out;            /* request bytes were handed to the socket */
 	int heads_out;              /* request heads sent: 2 when curl retried by itself */
+	size_t max_body;            /* of the exchange in progress */
 	bool truncated;
 };
 
@@ -39,7 +36,7 @@ static size_t on_body(char *p, size_t size, size_t n, void *userdata)
 {
 	struct curl_impl *ci = userdata;
 	size_t len = size * n;
-	if (ci->resp->body.len + len > MAX_BODY) {
+	if (ci->resp->body.len + len > ci->max_body) {
 		ci->truncated = true;
 		return 0; /* makes curl stop with CURLE_WRITE_ERROR */
 	}
@@ -142,7 +139,7 @@ static void classify(struct curl_impl *ci, CURLcode rc, const char *errbuf)
 		return;
 	}
 	if (ci->truncated)
-		snprintf(resp->error, sizeof resp->error, "the response was larger than %u bytes", MAX_BODY);
+		snprintf(resp->error, sizeof resp->error, "the response was larger than %zu bytes", ci->max_body);
 	/* Reset, empty reply, send/receive errors, partial answers. */
 	resp->failure = HTTP_BROKEN;
 	resp->maybe_sent = ci->header_out;
@@ -193,6 +190,7 @@ static int curl_perform(void *impl, const struct http_request *req, struct http_
 	ci->header_out = false;
 	ci->heads_out = 0;
 	ci->truncated = false;
+	ci->max_body = req->max_body ? req->max_body : HTTP_BODY_MAX;
 
 	for (size_t i = 0; i < req->n_headers; i++) {
 		struct buf line = BUF_INIT;
@@ -220,6 +218,9 @@ static int curl_perform(void *impl, const struct http_request *req, struct http_
 	curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, timeout);
 	curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, connect);
 	curl_easy_setopt(c, CURLOPT_ERRORBUFFER, errbuf);
+	/* "" turns proxies off, even those named in the environment; NULL
+	 * goes back to reading HTTPS_PROXY/NO_PROXY. */
+	curl_easy_setopt(c, CURLOPT_PROXY, req->direct ? "" : NULL);
 	if (strcmp(req->method, "GET") == 0) {
 		curl_easy_setopt(c, CURLOPT_HTTPGET, 1L);
 		curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, NULL);
@@ -311,6 +312,15 @@ int http_curl_new(struct http *h, const char *ca_file, struct err *err)
 	/* No CURLOPT_PROXY: libcurl then reads HTTPS_PROXY, https_proxy and
 	 * NO_PROXY itself, as users expect. */
 
+	if (ca_file || (&sfn_builtin_ca_bundle_len != NULL && sfn_builtin_ca_bundle_len > 0)) {
+		/* The chosen bundle is the only trust: a distribution's libcurl
+		 * (Debian's) also has a CA directory built in, which would accept
+		 * servers that AWS_CA_BUNDLE does not vouch for. */
+		curl_easy_setopt(c, CURLOPT_CAPATH, NULL);
+#if LIBCURL_VERSION_NUM >= 0x073400
+		curl_easy_setopt(c, CURLOPT_PROXY_CAPATH, NULL);
+#endif
+	}
 	if (ca_file) {
 		ci->ca_file = xstrdup(ca_file);
 		curl_easy_setopt(c, CURLOPT_CAINFO, ci->ca_file);

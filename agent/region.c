@@ -3,9 +3,9 @@
 #include "agent/region.h"
 
 #include "agent/creds/creds.h"
+#include "agent/answer.h"
 #include "base/log.h"
 
-#include <cjson/cJSON.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -25,12 +25,12 @@ static bool region_valid(const char *s)
 /* GET $ECS_CONTAINER_METADATA_URI_V4/task, parsed; NULL when unset or
  * unreachable.  One short attempt: the ECS agent answers locally or not at
  * all, and the caller has other places to look. */
-static cJSON *task_metadata(const struct sys *sys, struct http *http)
+static cJSON *task_metadata(const struct sys *sys, struct http *http, int64_t deadline_ms)
 {
 	const char *base = sys_env(sys, "ECS_CONTAINER_METADATA_URI_V4");
 	if (!base || !http)
 		return NULL;
-	struct creds_ctx ctx = {sys, http, NULL};
+	struct creds_ctx ctx = {sys, http, NULL, deadline_ms};
 	struct buf url = BUF_INIT;
 	struct http_response resp = {0};
 	struct err err;
@@ -44,6 +44,8 @@ static cJSON *task_metadata(const struct sys *sys, struct http *http)
 	    .url = url.data,
 	    .timeout_ms = 1000,
 	    .connect_timeout_ms = 1000,
+	    .max_body = HTTP_BODY_METADATA,
+	    .direct = true,
 	};
 	if (creds_http_retry(&ctx, &req, &resp, 1, "the ECS task metadata endpoint", &err) != 0) {
 		log_debug("%s", err.msg);
@@ -63,12 +65,6 @@ out:
 	http_response_free(&resp);
 	buf_free(&url);
 	return root;
-}
-
-static const char *json_str(const cJSON *o, const char *key)
-{
-	const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
-	return cJSON_IsString(v) && v->valuestring[0] ? v->valuestring : NULL;
 }
 
 /* "arn:aws:ecs:us-east-1:123456789012:task/cluster/id" -> "us-east-1". */
@@ -92,9 +88,9 @@ static char *region_of_arn(const char *arn)
 	return r;
 }
 
-static char *ecs_region(const struct sys *sys, struct http *http)
+static char *ecs_region(const struct sys *sys, struct http *http, int64_t deadline_ms)
 {
-	cJSON *root = task_metadata(sys, http);
+	cJSON *root = task_metadata(sys, http, deadline_ms);
 	char *r = NULL;
 	if (!root)
 		return NULL;
@@ -129,7 +125,8 @@ char *ecs_task_arn(const struct sys *sys, struct http *http)
 
 	if (!sys_env(sys, "ECS_CONTAINER_METADATA_URI_V4"))
 		return NULL;
-	/* The run mode asks before it has a client of its own to lend. */
+	/* A caller without a client (a test, a tool) gets one for the one
+	 * request; the run mode lends its Step Functions client's. */
 	if (!http) {
 		if (http_curl_new(&own, NULL, &err) != 0) {
 			log_debug("no task ARN: %s", err.msg);
@@ -137,7 +134,7 @@ char *ecs_task_arn(const struct sys *sys, struct http *http)
 		}
 		http = &own;
 	}
-	cJSON *root = task_metadata(sys, http);
+	cJSON *root = task_metadata(sys, http, 0);
 	if (root) {
 		const char *s = json_str(root, "TaskARN");
 		if (s && strncmp(s, "arn:", 4) == 0)
@@ -150,6 +147,12 @@ char *ecs_task_arn(const struct sys *sys, struct http *http)
 }
 
 char *region_resolve(const struct sys *sys, struct http *http, const char *fallback, struct err *err)
+{
+	return region_resolve_until(sys, http, fallback, 0, err);
+}
+
+char *region_resolve_until(const struct sys *sys, struct http *http, const char *fallback, int64_t deadline_ms,
+			   struct err *err)
 {
 	static const char *const vars[] = {"AWS_REGION", "AWS_DEFAULT_REGION"};
 	char *r;
@@ -178,12 +181,12 @@ char *region_resolve(const struct sys *sys, struct http *http, const char *fallb
 		free(r);
 		return NULL;
 	}
-	r = ecs_region(sys, http);
+	r = ecs_region(sys, http, deadline_ms);
 	if (r) {
 		log_debug("region %s from the ECS task metadata", r);
 		return r;
 	}
-	r = imds_region(sys, http);
+	r = imds_region_until(sys, http, deadline_ms);
 	if (r) {
 		if (region_valid(r)) {
 			log_debug("region %s from the EC2 instance metadata", r);

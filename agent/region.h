@@ -14,6 +14,10 @@
  * or NULL with err set ("no AWS region: set AWS_REGION ...").  http may be
  * NULL: the network look-ups are skipped. */
 char *region_resolve(const struct sys *sys, struct http *http, const char *fallback, struct err *err);
+/* The same, with the network look-ups ending by deadline_ms (monotonic; 0:
+ * none), for a caller that has a report to make by then. */
+char *region_resolve_until(const struct sys *sys, struct http *http, const char *fallback, int64_t deadline_ms,
+			   struct err *err);
 
 /* The task ARN from ECS_CONTAINER_METADATA_URI_V4 (GET <uri>/task ->
  * "TaskARN"), or NULL when unset or unreachable.  Short timeout (1 s).  With

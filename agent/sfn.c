@@ -11,6 +11,7 @@
 #include "base/contract.h"
 #include "base/json.h"
 #include "base/log.h"
+#include "agent/answer.h"
 #include "agent/creds/creds.h"
 #include "agent/endpoint.h"
 #include "agent/region.h"
@@ -47,6 +48,7 @@ struct sfn_client {
 	struct creds_chain *creds;
 	long attempt_timeout_ms;
 	int64_t skew_ms; /* server time minus ours, learnt from a skew refusal */
+	const char *secret; /* the task token of the call in progress, redacted from answers */
 };
 
 void sfn_reply_free(struct sfn_reply *r)
@@ -61,7 +63,7 @@ static struct sfn_client *client_init(const struct sfn_client_config *cfg, struc
 	c->http = http;
 	c->attempt_timeout_ms = cfg->attempt_timeout_ms > 0 ? cfg->attempt_timeout_ms : DEFAULT_ATTEMPT_MS;
 
-	c->region = region_resolve(c->sys, &c->http, cfg->region_fallback, err);
+	c->region = region_resolve_until(c->sys, &c->http, cfg->region_fallback, cfg->deadline_ms, err);
 	if (!c->region)
 		goto fail;
 	c->endpoint = endpoint_resolve(c->sys, "states", c->region, err);
@@ -141,6 +143,11 @@ const char *sfn_client_endpoint(const struct sfn_client *c)
 	return c->endpoint;
 }
 
+struct http *sfn_client_http(struct sfn_client *c)
+{
+	return &c->http;
+}
+
 /* ---- the error model ---- */
 
 static void copy_clean(char *dst, size_t size, const char *src, size_t n)
@@ -153,66 +160,40 @@ static void copy_clean(char *dst, size_t size, const char *src, size_t n)
 	dst[j] = '\0';
 }
 
+/* A message is cut to what the reply keeps only after the secret it may
+ * quote is redacted: cut first, a long token would keep hundreds of its
+ * characters.  This much of a message is scrubbed: a token (at most 2,048
+ * characters) that starts in the part kept lies within it. */
+#define MESSAGE_SCRUB_SPAN 4096
+
+static void copy_redacted(char *dst, size_t size, const char *src, size_t n, const char *secret)
+{
+	if (!secret) {
+		copy_clean(dst, size, src, n);
+		return;
+	}
+	struct buf b = BUF_INIT;
+	char fp[16];
+	buf_append(&b, src, n < MESSAGE_SCRUB_SPAN ? n : MESSAGE_SCRUB_SPAN);
+	token_fingerprint(secret, fp);
+	log_redact(&b, secret, fp);
+	copy_clean(dst, size, buf_cstr(&b), b.len);
+	buf_free(&b);
+}
+
 /* "com.amazonaws.swf.base.model#InvalidToken" and the header form
  * "InvalidToken:http://internal.amazon.com/..." both name InvalidToken. */
-static void set_code(struct sfn_reply *r, const char *code)
+static void set_code(struct sfn_reply *r, const char *code, const char *secret)
 {
 	const char *hash = strrchr(code, '#');
 	if (hash)
 		code = hash + 1;
-	copy_clean(r->code, sizeof r->code, code, strcspn(code, ":"));
-}
-
-/* The text between <tag> and </tag>, with the five XML entities decoded. */
-static bool xml_element(const char *body, const char *tag, char *out, size_t size)
-{
-	char open[32], close[32];
-	snprintf(open, sizeof open, "<%s>", tag);
-	snprintf(close, sizeof close, "</%s>", tag);
-	const char *start = strstr(body, open);
-	if (!start)
-		return false;
-	start += strlen(open);
-	const char *end = strstr(start, close);
-	if (!end)
-		return false;
-	static const struct {
-		const char *entity;
-		char ch;
-	} entities[] = { { "&lt;", '<' }, { "&gt;", '>' }, { "&amp;", '&' }, { "&quot;", '"' }, { "&apos;", '\'' } };
-	size_t j = 0;
-	for (const char *p = start; p < end && j + 1 < size;) {
-		size_t k;
-		for (k = 0; k < sizeof entities / sizeof entities[0]; k++) {
-			size_t len = strlen(entities[k].entity);
-			if ((size_t)(end - p) >= len && memcmp(p, entities[k].entity, len) == 0) {
-				out[j++] = entities[k].ch;
-				p += len;
-				break;
-			}
-		}
-		if (k == sizeof entities / sizeof entities[0]) {
-			unsigned char ch = (unsigned char)*p++;
-			out[j++] = ch < 0x20 ? ' ' : (char)ch;
-		}
-	}
-	out[j] = '\0';
-	return true;
-}
-
-static const char *json_str(const cJSON *obj, const char *const *keys)
-{
-	for (; *keys; keys++) {
-		const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, *keys);
-		if (cJSON_IsString(v) && v->valuestring)
-			return v->valuestring;
-	}
-	return NULL;
+	copy_redacted(r->code, sizeof r->code, code, strcspn(code, ":"), secret);
 }
 
 /* AWS JSON 1.0 errors are {"__type": "...#Code", "message": "..."}; some
  * front ends (and moto's auth layer) answer XML with <Code> and <Message>. */
-static void parse_error(const struct buf *body, struct sfn_reply *r)
+static void parse_error(const struct buf *body, struct sfn_reply *r, const char *secret)
 {
 	static const char *const code_keys[] = { "__type", "code", "Code", NULL };
 	static const char *const msg_keys[] = { "message", "Message", "errorMessage", NULL };
@@ -222,25 +203,27 @@ static void parse_error(const struct buf *body, struct sfn_reply *r)
 		return;
 	cJSON *root = cJSON_ParseWithLength(body->data, body->len);
 	if (cJSON_IsObject(root)) {
-		const char *code = json_str(root, code_keys);
-		const char *msg = json_str(root, msg_keys);
+		const char *code = json_str_any(root, code_keys);
+		const char *msg = json_str_any(root, msg_keys);
 		if (code)
-			set_code(r, code);
+			set_code(r, code, secret);
 		if (msg)
-			copy_clean(r->message, sizeof r->message, msg, strlen(msg));
+			copy_redacted(r->message, sizeof r->message, msg, strlen(msg), secret);
 		cJSON_Delete(root);
 		return;
 	}
 	cJSON_Delete(root);
-	char code[128];
-	if (xml_element(buf_cstr(body), "Code", code, sizeof code))
-		set_code(r, code);
-	xml_element(buf_cstr(body), "Message", r->message, sizeof r->message);
+	struct buf text = BUF_INIT;
+	if (xml_text(span_of(body->data, body->len), "Code", &text))
+		set_code(r, buf_cstr(&text), secret);
+	if (xml_text(span_of(body->data, body->len), "Message", &text))
+		copy_redacted(r->message, sizeof r->message, buf_cstr(&text), text.len, secret);
+	buf_free(&text);
 }
 
 void sfn_parse_error(const struct buf *body, struct sfn_reply *r)
 {
-	parse_error(body, r);
+	parse_error(body, r, NULL);
 }
 
 static bool code_in(const char *code, const char *const *list)
@@ -338,11 +321,11 @@ static enum next_step classify_transport(struct sfn_client *c, const struct http
 		r->maybe_delivered = true;
 	switch (resp->failure) {
 	case HTTP_TLS:
-		snprintf(r->code, sizeof r->code, "TLSError");
+		r->local = SFN_LOCAL_TLS;
 		r->outcome = SFN_REFUSED;
 		return STEP_DONE;
 	case HTTP_REFUSED_URL:
-		snprintf(r->code, sizeof r->code, "InvalidEndpoint");
+		r->local = SFN_LOCAL_ENDPOINT;
 		r->outcome = SFN_REFUSED;
 		return STEP_DONE;
 	case HTTP_CONNECT:
@@ -362,6 +345,7 @@ static enum next_step classify_transport(struct sfn_client *c, const struct http
 static enum next_step classify(struct sfn_client *c, const struct http_response *resp, struct sfn_reply *r,
 			       struct call_state *st)
 {
+	r->local = SFN_LOCAL_NONE;
 	if (resp->failure != HTTP_OK)
 		return classify_transport(c, resp, r, st);
 	if (resp->resent)
@@ -374,7 +358,7 @@ static enum next_step classify(struct sfn_client *c, const struct http_response 
 		r->message[0] = '\0';
 		return STEP_DONE;
 	}
-	parse_error(&resp->body, r);
+	parse_error(&resp->body, r, c->secret);
 	if (!r->code[0] && !r->message[0])
 		snprintf(r->message, sizeof r->message, "HTTP %ld without an error code", resp->status);
 	const char *code = r->code;
@@ -452,7 +436,7 @@ static void reply_reset(struct sfn_reply *r)
 
 /* One signed exchange.  Returns the transport's status (0, or -1 on misuse). */
 static int attempt(struct sfn_client *c, const char *target, const char *body, size_t body_len, const struct creds *cr,
-		   long timeout_ms, struct http_response *resp)
+		   long timeout_ms, size_t max_body, struct http_response *resp)
 {
 	static const char content_type[] = "application/x-amz-json-1.0";
 	struct sigv4_input in = {
@@ -491,6 +475,7 @@ static int attempt(struct sfn_client *c, const char *target, const char *body, s
 		.body_len = body_len,
 		.timeout_ms = timeout_ms,
 		.connect_timeout_ms = timeout_ms < CONNECT_TIMEOUT_MS ? timeout_ms : CONNECT_TIMEOUT_MS,
+		.max_body = max_body,
 	};
 	int rc = http_perform(&c->http, &req, resp);
 	buf_free(&auth);
@@ -509,11 +494,16 @@ int sfn_call(struct sfn_client *c, const char *operation, const char *json_body,
 	buf_printf(&target, "AWSStepFunctions.%s", operation);
 	struct http_response resp = { 0 };
 	const struct sys *sys = c->sys;
+	/* SendTask* answers are "{}" or a short error; only the controller's
+	 * calls (history pages) can be large. */
+	size_t max_body = strncmp(operation, "SendTask", 8) == 0 ? HTTP_BODY_SENDTASK : HTTP_BODY_MAX;
 
 	for (;;) {
 		int64_t remaining = deadline_ms - sys->mono_ms();
 		if (remaining <= 0) {
 			reply->outcome = SFN_GAVE_UP;
+			if (reply->attempts == 0)
+				reply->local = SFN_LOCAL_DEADLINE;
 			if (!reply->message[0])
 				snprintf(reply->message, sizeof reply->message,
 					 "the deadline passed before %s could be sent", operation);
@@ -521,14 +511,27 @@ int sfn_call(struct sfn_client *c, const char *operation, const char *json_body,
 		}
 		const struct creds *cr = NULL;
 		struct err err = { "" };
-		if (creds_chain_get(c->creds, &cr, &err) != 0) {
+		if (creds_chain_get_until(c->creds, deadline_ms, &cr, &err) != 0) {
 			reply->outcome = SFN_NO_CREDENTIALS;
+			reply->local = SFN_LOCAL_CREDENTIALS;
 			copy_clean(reply->message, sizeof reply->message, err.msg, strlen(err.msg));
 			break;
 		}
+		/* Fetching the credentials took some of the time. */
+		remaining = deadline_ms - sys->mono_ms();
+		if (remaining <= 0) {
+			reply->outcome = SFN_GAVE_UP;
+			if (reply->attempts == 0)
+				reply->local = SFN_LOCAL_DEADLINE;
+			snprintf(reply->message, sizeof reply->message,
+				 "the deadline passed while the credentials were fetched, before %s could be sent",
+				 operation);
+			break;
+		}
 		long timeout = remaining < c->attempt_timeout_ms ? (long)remaining : c->attempt_timeout_ms;
-		if (attempt(c, buf_cstr(&target), json_body, body_len, cr, timeout, &resp) != 0) {
+		if (attempt(c, buf_cstr(&target), json_body, body_len, cr, timeout, max_body, &resp) != 0) {
 			reply->outcome = SFN_REFUSED;
+			reply->local = SFN_LOCAL_INTERNAL;
 			snprintf(reply->message, sizeof reply->message, "internal error: bad HTTP request");
 			break;
 		}
@@ -579,20 +582,18 @@ int sfn_call(struct sfn_client *c, const char *operation, const char *json_body,
 /* ---- the task calls ---- */
 
 /* Step Functions does not echo tokens in its messages today; if a server
- * ever does, the log line must still not carry it. */
+ * ever does, the log line must still not carry it.  parse_error() redacted
+ * the answer before cutting it; this covers what the reply says otherwise
+ * (a transport error that quotes the request). */
 static void scrub_token(struct sfn_reply *r, const char *token)
 {
-	size_t tlen = strlen(token);
-	char *p;
-	if (tlen < 8)
-		return;
-	while ((p = strstr(r->message, token)) != NULL) {
-		char fp[16];
-		token_fingerprint(token, fp);
-		size_t fplen = strlen(fp);
-		memcpy(p, fp, fplen);
-		memmove(p + fplen, p + tlen, strlen(p + tlen) + 1);
-	}
+	char fp[16];
+	struct buf b = BUF_INIT;
+	token_fingerprint(token, fp);
+	buf_puts(&b, r->message);
+	log_redact(&b, token, fp);
+	snprintf(r->message, sizeof r->message, "%s", buf_cstr(&b));
+	buf_free(&b);
 }
 
 static void put_field(struct buf *b, const char *name, const char *value)
@@ -618,7 +619,9 @@ static int send_task(struct sfn_client *c, const char *op, const char *token, co
 	if (k2 && v2)
 		put_field(&body, k2, v2);
 	buf_putc(&body, '}');
+	c->secret = token;
 	int rc = sfn_call(c, op, buf_cstr(&body), deadline_ms, reply);
+	c->secret = NULL;
 	scrub_token(reply, token);
 	buf_free(&body);
 	return rc;
@@ -689,17 +692,17 @@ const char *sfn_explain(const struct sfn_reply *r, const char *operation, char *
 			 code[0] ? code : "HTTP 403");
 		break;
 	case SFN_REFUSED:
-		if (strcmp(code, "InvalidOutput") == 0)
-			snprintf(out, size,
-				 "Step Functions refused the output: it must be valid JSON of at most 262,144 bytes");
-		else if (strcmp(code, "TLSError") == 0)
+		if (r->local == SFN_LOCAL_TLS)
 			snprintf(out, size,
 				 "the TLS connection failed (%s): check AWS_CA_BUNDLE or SSL_CERT_FILE, and the "
 				 "HTTPS proxy if one is set",
 				 r->message);
-		else if (strcmp(code, "InvalidEndpoint") == 0)
+		else if (r->local == SFN_LOCAL_ENDPOINT)
 			snprintf(out, size, "the endpoint URL cannot be used (%s): fix AWS_ENDPOINT_URL_SFN",
 				 r->message);
+		else if (strcmp(code, "InvalidOutput") == 0)
+			snprintf(out, size,
+				 "Step Functions refused the output: it must be valid JSON of at most 262,144 bytes");
 		else if (strstr(code, "DoesNotExist") || strcmp(code, "InvalidArn") == 0)
 			snprintf(out, size,
 				 "Step Functions refused %s (%s): check the ARN, and that the region and account "

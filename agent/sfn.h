@@ -26,8 +26,23 @@ enum sfn_outcome {
 	SFN_NO_CREDENTIALS, /* the chain yielded nothing */
 };
 
+/* What failed on this side, when no answer named an error: the TLS
+ * handshake, the endpoint URL, the credentials, the clock.  Local failures
+ * used to travel as made-up AWS codes ("TLSError") compared with strcmp;
+ * now code stays "" (no AWS service said anything) and callers switch on
+ * this, as aws-c-auth's callers switch on its error enum. */
+enum sfn_local {
+	SFN_LOCAL_NONE = 0,    /* the outcome comes from answers (or their absence) */
+	SFN_LOCAL_TLS,         /* certificate or handshake refused: not retried */
+	SFN_LOCAL_ENDPOINT,    /* the endpoint URL cannot be used (scheme, syntax) */
+	SFN_LOCAL_CREDENTIALS, /* the chain found none, or what it found is unusable */
+	SFN_LOCAL_DEADLINE,    /* the deadline passed before a request could be sent */
+	SFN_LOCAL_INTERNAL,    /* a request this program built was refused by its HTTP layer */
+};
+
 struct sfn_reply {
 	enum sfn_outcome outcome;
+	enum sfn_local local; /* SFN_LOCAL_NONE unless the failure is this side's */
 	long http_status;     /* last answer's status, 0 if none */
 	char code[128];       /* error code without namespace, "" if none */
 	char message[512];    /* error message or transport error */
@@ -48,6 +63,9 @@ struct sfn_client_config {
 	const char *region_fallback; /* e.g. from a state machine ARN; may be NULL */
 	/* Per-attempt limit on one HTTP exchange; 0 = default (10 s). */
 	long attempt_timeout_ms;
+	/* The region look-ups (task metadata, IMDS) end by then (monotonic;
+	 * 0: none): a caller with a report to make passes its deadline. */
+	int64_t deadline_ms;
 };
 
 /* Resolves region, endpoint, CA file and credentials chain (credentials are
@@ -62,6 +80,9 @@ struct sfn_client *sfn_client_new_with_http(const struct sfn_client_config *cfg,
 void sfn_client_free(struct sfn_client *c);
 const char *sfn_client_region(const struct sfn_client *c);
 const char *sfn_client_endpoint(const struct sfn_client *c);
+/* The client's HTTP connection, to lend for a look-up on the side (the
+ * task metadata) rather than opening a second one.  Owned by the client. */
+struct http *sfn_client_http(struct sfn_client *c);
 
 /* One operation ("SendTaskSuccess", ...) with a JSON request body.  Retries
  * until deadline_ms (monotonic clock; sys->mono_ms).  Returns 0 when

@@ -39,6 +39,15 @@ void log_setup_early(const struct sys *sys);
 int log_options_resolve(const struct sys *sys, const char *level_flag, const char *format_flag,
 			enum log_level *level, enum log_format *format, struct err *err);
 
+/* Replaces in text every piece of secret of LOG_REDACT_PIECE characters or
+ * more (the whole secret, when it is shorter) by mark.  For server messages
+ * that quote a token: a message cut short, or a token echoed in parts, must
+ * not print a usable part of it.  Secrets shorter than 8 characters are left
+ * alone (too short to tell from ordinary text). */
+#define LOG_REDACT_PIECE 16
+struct buf;
+void log_redact(struct buf *text, const char *secret, const char *mark);
+
 #define log_error(...) log_msg(LOG_ERROR, __VA_ARGS__)
 #define log_warn(...) log_msg(LOG_WARN, __VA_ARGS__)
 #define log_info(...) log_msg(LOG_INFO, __VA_ARGS__)

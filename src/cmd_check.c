@@ -2,6 +2,7 @@
  * waitForTaskToken ECS tasks hang or fail to start. */
 #include "src/commands.h"
 #include "base/log.h"
+#include "base/term.h"
 #include "agent/arn.h"
 #include "agent/creds/creds.h"
 #include "agent/asl/asl.h"
@@ -9,6 +10,7 @@
 
 #include <getopt.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 static void usage(FILE *f)
@@ -108,8 +110,11 @@ int cmd_check(int argc, char **argv)
 			log_error("%s", err.msg);
 		goto out;
 	}
-	for (size_t i = 0; i < report.n; i++)
-		printf("%s\n", report.findings[i].text);
+	for (size_t i = 0; i < report.n; i++) {
+		char *text = term_escape_str(report.findings[i].text); /* quotes state names */
+		printf("%s\n", text);
+		free(text);
+	}
 	if (report.n == 0) {
 		printf("ok: %zu waitForTaskToken task(s), no findings\n", report.tasks);
 		if (report.tasks == 0)

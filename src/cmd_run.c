@@ -49,8 +49,7 @@ static void log_refusal(const char *op, const struct sfn_reply *reply)
 	sfn_explain(reply, op, why, sizeof why);
 	/* A TLS, endpoint or credentials problem: no server refused anything,
 	 * and the explanation already quotes the message. */
-	bool local = reply->outcome == SFN_NO_CREDENTIALS || strcmp(reply->code, "TLSError") == 0 ||
-		     strcmp(reply->code, "InvalidEndpoint") == 0;
+	bool local = reply->local != SFN_LOCAL_NONE;
 	if (local && reply->message[0] && strstr(why, reply->message)) {
 		log_error("%s not sent: %s", op, why);
 		return;
@@ -132,7 +131,13 @@ static bool hopeless(const struct sfn_reply *reply)
 	case SFN_NO_CREDENTIALS:
 		return true;
 	case SFN_REFUSED:
-		return strcmp(reply->code, "TLSError") == 0 || strcmp(reply->code, "InvalidEndpoint") == 0;
+		switch (reply->local) {
+		case SFN_LOCAL_TLS:
+		case SFN_LOCAL_ENDPOINT:
+			return true;
+		default:
+			return false;
+		}
 	default:
 		return false;
 	}
@@ -257,7 +262,7 @@ static int setup(struct run *r, int argc, char **argv)
 		return -1;
 	}
 	if (sys_env(r->sys, "ECS_CONTAINER_METADATA_URI_V4"))
-		r->task_arn = ecs_task_arn(r->sys, NULL);
+		r->task_arn = ecs_task_arn(r->sys, sfn_client_http(r->sfn));
 	log_debug("task %s: endpoint %s", r->fp, sfn_client_endpoint(r->sfn));
 	return 0;
 }

@@ -41,7 +41,9 @@ static void usage(FILE *f, enum send_kind kind)
 		   "with the agent's retries, credentials and limits.  --token-env, --log-level and\n"
 		   "--log-format also read SFN_AGENT_TOKEN_ENV, SFN_AGENT_LOG_LEVEL and\n"
 		   "SFN_AGENT_LOG_FORMAT; the flag wins.\n\n"
-		   "  --task-token TOKEN        the task token [the value of $TASK_TOKEN]\n",
+		   "  --task-token TOKEN        the task token; an argument is readable by every user of\n"
+		   "                            the host (/proc/PID/cmdline, ps): prefer $TASK_TOKEN\n"
+		   "                            [the value of $TASK_TOKEN]\n",
 		op_names[kind]);
 	if (kind == SEND_SUCCESS)
 		fputs("  --task-output VALUE       the output: JSON text, @FILE, file://FILE, or - for\n"
@@ -236,12 +238,13 @@ static int cmd_send(enum send_kind kind, int argc, char **argv)
 
 	char fp[16];
 	token_fingerprint(token, fp);
-	struct sfn_client_config cfg = { .sys = sys };
+	/* The deadline covers finding the region too (task metadata, IMDS). */
+	int64_t deadline = sys->mono_ms() + deadline_ms;
+	struct sfn_client_config cfg = { .sys = sys, .deadline_ms = deadline };
 	if (!(sfn = sfn_client_new(&cfg, &err))) {
 		log_error("%s", err.msg);
 		goto out;
 	}
-	int64_t deadline = sys->mono_ms() + deadline_ms;
 	int rc;
 	if (kind == SEND_SUCCESS)
 		rc = sfn_send_success(sfn, token, buf_cstr(&value), deadline, &reply);

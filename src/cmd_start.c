@@ -7,6 +7,7 @@
 #include "base/json.h"
 #include "base/log.h"
 #include "base/posix.h"
+#include "base/term.h"
 #include "agent/arn.h"
 #include "agent/creds/creds.h"
 #include "src/cli.h"
@@ -115,12 +116,20 @@ static void live_draw(struct start *s)
 	char el[32];
 	ctl_format_elapsed(sys_real.mono_ms() - s->started_ms, el);
 	struct buf line = BUF_INIT;
-	buf_printf(&line, "\r\033[Ksfn-agent: %s %s", s->status[0] ? s->status : "STARTING", el);
-	if (s->state)
-		buf_printf(&line, "  state %.60s", s->state);
+	/* All three come from the server: escaped, a terminal runs none of them. */
+	char *status = term_escape_str(s->status[0] ? s->status : "STARTING");
+	buf_printf(&line, "\r\033[Ksfn-agent: %s %s", status, el);
+	free(status);
+	if (s->state) {
+		char *state = term_escape_str(s->state);
+		buf_printf(&line, "  state %.60s", state);
+		free(state);
+	}
 	if (s->task_arn) {
 		const char *id = strrchr(s->task_arn, '/');
-		buf_printf(&line, "  task %.40s", id ? id + 1 : s->task_arn);
+		char *task = term_escape_str(id ? id + 1 : s->task_arn);
+		buf_printf(&line, "  task %.40s", task);
+		free(task);
 	}
 	/* A line wider than the terminal wraps, and \r then rewrites only its
 	 * last row: keep it one row, cut on a character boundary. */
@@ -521,7 +530,11 @@ static int report_failure(struct start *s, const cJSON *desc)
 	say(s, LOG_ERROR, "execution %s after %s: %s", s->status, el, s->exec_arn);
 	/* The user asked for this execution's result: error and cause are it,
 	 * printed as such (not log lines), like the output on success. */
-	fprintf(stderr, "error: %s\ncause: %s\n", error ? error : "(none given)", cause ? cause : "(none given)");
+	char *error_shown = term_escape_str(error ? error : "(none given)");
+	char *cause_shown = term_escape_str(cause ? cause : "(none given)");
+	fprintf(stderr, "error: %s\ncause: %s\n", error_shown, cause_shown);
+	free(error_shown);
+	free(cause_shown);
 	free(error);
 	free(cause);
 	return CTL_FINDINGS;

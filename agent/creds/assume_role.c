@@ -3,6 +3,7 @@
  * temporary keys of the role. */
 #include "agent/creds/creds.h"
 
+#include "agent/answer.h"
 #include "agent/endpoint.h"
 #include "agent/sigv4.h"
 #include "base/log.h"
@@ -29,44 +30,6 @@ static void form_param(struct buf *b, const char *name, const char *value)
 			buf_putc(b, hex[c & 15]);
 		}
 	}
-}
-
-/* The text of the first <tag>...</tag>, with the five named entities
- * decoded.  A private reader until one shared XML element reader exists:
- * STS answers are flat, and only Code and Message are read here (the
- * credentials go through creds_sts_parse). */
-static bool xml_text(struct span body, const char *tag, struct buf *out)
-{
-	char open[64], close[64];
-	snprintf(open, sizeof open, "<%s>", tag);
-	snprintf(close, sizeof close, "</%s>", tag);
-	const char *start = memmem(body.ptr, body.len, open, strlen(open));
-	if (!start)
-		return false;
-	start += strlen(open);
-	const char *end = memmem(start, (size_t)(body.ptr + body.len - start), close, strlen(close));
-	if (!end)
-		return false;
-	static const struct {
-		const char *ent;
-		char c;
-	} ents[] = {{"&amp;", '&'}, {"&lt;", '<'}, {"&gt;", '>'}, {"&quot;", '"'}, {"&apos;", '\''}};
-	buf_reset(out);
-	for (const char *p = start; p < end;) {
-		size_t i, left = (size_t)(end - p);
-		for (i = 0; *p == '&' && i < sizeof ents / sizeof ents[0]; i++) {
-			size_t n = strlen(ents[i].ent);
-			if (left >= n && memcmp(p, ents[i].ent, n) == 0)
-				break;
-		}
-		if (*p == '&' && i < sizeof ents / sizeof ents[0]) {
-			buf_putc(out, ents[i].c);
-			p += strlen(ents[i].ent);
-		} else {
-			buf_putc(out, *p++);
-		}
-	}
-	return true;
 }
 
 /* The region STS is called in: the environment's, the profile's, else
@@ -157,6 +120,7 @@ int creds_assume_role(const struct creds_ctx *ctx, const struct creds_assume_rol
 	    .body_len = body.len,
 	    .timeout_ms = 10000,
 	    .connect_timeout_ms = 3000,
+	    .max_body = HTTP_BODY_CREDENTIALS,
 	};
 	if (creds_http_retry(ctx, &req, &resp, 3, "STS AssumeRole", err) != 0)
 		goto out;

@@ -2,9 +2,9 @@
  * first one yields, and fetch again before it expires. */
 #include "agent/creds/creds.h"
 
+#include "agent/answer.h"
 #include "base/log.h"
 
-#include <cjson/cJSON.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdlib.h>
@@ -86,6 +86,7 @@ struct creds_chain {
 	bool have;
 	const char *source;
 	int64_t retry_after_ms; /* after a failed refresh: keep cur until then */
+	int64_t deadline_ms;    /* of the fetch in progress, 0: none */
 };
 
 struct creds_chain *creds_chain_new(const struct sys *sys, struct http *http)
@@ -122,7 +123,7 @@ const char *creds_chain_source(const struct creds_chain *ch)
  * set (by the provider that failed, or the "nothing found" sentence). */
 static const struct creds_provider *chain_fetch(struct creds_chain *ch, struct creds *out, struct err *err)
 {
-	struct creds_ctx ctx = {ch->sys, ch->http, creds_profile_name(ch->sys)};
+	struct creds_ctx ctx = {ch->sys, ch->http, creds_profile_name(ch->sys), ch->deadline_ms};
 
 	for (size_t i = 0; i < sizeof chain_order / sizeof chain_order[0]; i++) {
 		const struct creds_provider *p = chain_order[i];
@@ -164,6 +165,11 @@ static bool fresh(const struct creds_chain *ch, int64_t now)
 
 int creds_chain_get(struct creds_chain *ch, const struct creds **out, struct err *err)
 {
+	return creds_chain_get_until(ch, 0, out, err);
+}
+
+int creds_chain_get_until(struct creds_chain *ch, int64_t deadline_ms, const struct creds **out, struct err *err)
+{
 	int64_t now = ch->sys->wall_ms();
 	if (fresh(ch, now)) {
 		*out = &ch->cur;
@@ -172,7 +178,16 @@ int creds_chain_get(struct creds_chain *ch, const struct creds **out, struct err
 
 	struct creds got = {0};
 	struct err ferr = {""};
+	ch->deadline_ms = deadline_ms;
 	const struct creds_provider *p = chain_fetch(ch, &got, &ferr);
+	ch->deadline_ms = 0;
+	/* Keys and tokens become request headers: a CR or LF from any
+	 * provider (an endpoint's answer, a variable, a file) would add
+	 * headers of its own, so every source is held to printable ASCII. */
+	if (p && creds_check_printable(&got, p->name, &ferr) != 0) {
+		creds_clear(&got);
+		p = NULL;
+	}
 	if (!p) {
 		if (ch->have && now < ch->cur.expires_ms) {
 			/* Not on every call: each attempt may cost seconds of
@@ -252,17 +267,31 @@ int creds_http_retry(const struct creds_ctx *ctx, const struct http_request *req
 	/* Short, because the agent is waiting to report: 0.25 + 0.5 + 1 s
 	 * between four attempts stays under 2 s of sleeping. */
 	int64_t delay = 250, start = ctx->sys->mono_ms();
+	int64_t deadline = ctx->deadline_ms;
+	struct http_request capped = *req;
 	int n;
 	for (n = 1;; n++) {
 		if (n > 1)
 			http_response_free(resp);
-		if (http_perform(ctx->http, req, resp) != 0)
+		if (deadline) {
+			int64_t left = deadline - ctx->sys->mono_ms();
+			if (left <= 0)
+				return err_set(err, "could not get credentials from %s (%s): the deadline passed%s",
+					       what, req->url, n > 1 ? " while retrying" : " before it was asked");
+			if (left < capped.timeout_ms || capped.timeout_ms <= 0)
+				capped.timeout_ms = (long)left;
+			if (capped.connect_timeout_ms > capped.timeout_ms)
+				capped.connect_timeout_ms = capped.timeout_ms;
+		}
+		if (http_perform(ctx->http, &capped, resp) != 0)
 			return err_set(err, "internal error: bad HTTP request to %s", what);
 		if (!transient(resp))
 			break;
 		/* A slow endpoint must not stretch the retries beyond the
-		 * budget either (the report after a stop has ~10 s). */
+		 * budget either (a heartbeat holds the loop at most 5 s). */
 		if (n >= attempts || ctx->sys->mono_ms() - start + delay > RETRY_BUDGET_MS)
+			break;
+		if (deadline && ctx->sys->mono_ms() + delay >= deadline)
 			break;
 		if (log_enabled(LOG_DEBUG)) {
 			struct buf why = BUF_INIT;
@@ -374,12 +403,6 @@ int iso8601_parse_ms(struct span s, int64_t *out_ms)
 }
 
 /* ---- the JSON of the container endpoint and IMDS ---- */
-
-static const char *json_str(const cJSON *o, const char *key)
-{
-	const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
-	return cJSON_IsString(v) && v->valuestring[0] ? v->valuestring : NULL;
-}
 
 int creds_parse_json(struct span body, struct creds *out, struct err *err)
 {

@@ -35,6 +35,9 @@ struct creds_ctx {
 	const struct sys *sys;
 	struct http *http;   /* for the providers that fetch over HTTP */
 	const char *profile; /* AWS_PROFILE or "default" */
+	/* Monotonic (sys->mono_ms); 0: none.  Every request is cut to the
+	 * time left, and no retry starts after it. */
+	int64_t deadline_ms;
 };
 
 struct creds_provider {
@@ -55,6 +58,9 @@ struct creds_chain *creds_chain_new(const struct sys *sys, struct http *http);
 /* Current credentials, fetched or refreshed when missing or within 5 minutes
  * of expiring.  The pointer stays valid until the next call. */
 int creds_chain_get(struct creds_chain *ch, const struct creds **out, struct err *err);
+/* The same, with a fetch that ends by deadline_ms (monotonic; 0: none): a
+ * heartbeat or a report after a stop must not wait on a slow endpoint. */
+int creds_chain_get_until(struct creds_chain *ch, int64_t deadline_ms, const struct creds **out, struct err *err);
 /* Forget the cache (after ExpiredToken): the next get fetches again. */
 void creds_chain_invalidate(struct creds_chain *ch);
 /* Which provider yielded the current credentials ("environment", ...). */
@@ -85,8 +91,11 @@ int creds_ecs_url_allowed(const char *url, struct err *err);
 
 /* One request with retries: transport failures (connect, timeout, reset) and
  * HTTP 5xx are tried again up to attempts times with a short backoff (through
- * ctx->sys->sleep_ms), as long as about 3 s have not passed.  0 when an answer below 500 arrived (resp holds
- * it), -1 with err naming what (e.g. "the ECS container credentials endpoint") and the last failure. */
+ * ctx->sys->sleep_ms), as long as about 3 s have not passed and
+ * ctx->deadline_ms is not reached; each attempt's timeouts are cut to the
+ * time left.  0 when an answer below 500 arrived (resp holds it), -1 with err
+ * naming what (e.g. "the ECS container credentials endpoint") and the last
+ * failure. */
 int creds_http_retry(const struct creds_ctx *ctx, const struct http_request *req, struct http_response *resp,
 		     int attempts, const char *what, struct err *err);
 
@@ -97,6 +106,8 @@ int creds_read_file(const char *path, size_t max, struct buf *out, struct err *e
 /* The region from IMDSv2 (GET /latest/meta-data/placement/region), or NULL
  * when IMDS is disabled, unset or unreachable. */
 char *imds_region(const struct sys *sys, struct http *http);
+/* The same, ending by deadline_ms (monotonic; 0: none). */
+char *imds_region_until(const struct sys *sys, struct http *http, int64_t deadline_ms);
 
 /* Region from the profile's config file (AWS_CONFIG_FILE, AWS_PROFILE), or
  * NULL.  Returned string is owned by the caller. */

@@ -197,9 +197,15 @@ static enum creds_result ecs_fetch(const struct creds_ctx *ctx, struct creds *ou
 	    .n_headers = token ? 2 : 1,
 	    .timeout_ms = 3000,
 	    .connect_timeout_ms = 1000,
+	    .max_body = HTTP_BODY_CREDENTIALS,
+	    .direct = true,
 	};
 	if (creds_http_retry(ctx, &req, &resp, 4, "the ECS container credentials endpoint", err) != 0)
 		goto out;
+	/* An endpoint that echoes the request must not get the token into the
+	 * sentences below, which quote the answer. */
+	if (token)
+		log_redact(&resp.body, token, "[authorization token]");
 	if (resp.status != 200) {
 		excerpt(span_of(resp.body.data, resp.body.len), &msg);
 		err_set(err, "the ECS container credentials endpoint (%s) answered HTTP %ld%s%s%s", url.data,

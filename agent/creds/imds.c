@@ -41,6 +41,8 @@ static void imds_request(struct http_request *req, const char *method, const cha
 	req->n_headers = nh;
 	req->timeout_ms = 2000;
 	req->connect_timeout_ms = 1000;
+	req->max_body = HTTP_BODY_CREDENTIALS;
+	req->direct = true;
 }
 
 /* The session token.  CREDS_NOT_HERE when IMDS does not answer or does not
@@ -150,7 +152,12 @@ const struct creds_provider creds_imds_provider = {"instance metadata", imds_fet
 
 char *imds_region(const struct sys *sys, struct http *http)
 {
-	struct creds_ctx ctx = {sys, http, NULL};
+	return imds_region_until(sys, http, 0);
+}
+
+char *imds_region_until(const struct sys *sys, struct http *http, int64_t deadline_ms)
+{
+	struct creds_ctx ctx = {sys, http, NULL, deadline_ms};
 	struct buf token = BUF_INIT;
 	struct http_response resp = {0};
 	struct err err;

@@ -5,6 +5,7 @@
  * renews it. */
 #include "agent/creds/creds.h"
 
+#include "agent/answer.h"
 #include "agent/endpoint.h"
 #include "base/log.h"
 #include "base/posix.h"
@@ -38,12 +39,6 @@ char *creds_sso_cache_path(const struct sys *sys, const char *key)
 		buf_printf(&b, "%02x", md[i]);
 	buf_puts(&b, ".json");
 	return buf_steal(&b);
-}
-
-static const char *json_string(const cJSON *o, const char *key)
-{
-	const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
-	return cJSON_IsString(v) && v->valuestring[0] ? v->valuestring : NULL;
 }
 
 /* expiresAt as the CLI writes it ("2026-12-01T20:00:00Z"); CLI v1 wrote
@@ -132,10 +127,10 @@ static int refresh_token(const struct creds_ctx *ctx, const struct creds_sso *s,
 		err_set(err, "no HTTP client is available");
 		goto out;
 	}
-	cJSON_AddStringToObject(req_json, "clientId", json_string(root, "clientId"));
-	cJSON_AddStringToObject(req_json, "clientSecret", json_string(root, "clientSecret"));
+	cJSON_AddStringToObject(req_json, "clientId", json_str(root, "clientId"));
+	cJSON_AddStringToObject(req_json, "clientSecret", json_str(root, "clientSecret"));
 	cJSON_AddStringToObject(req_json, "grantType", "refresh_token");
-	cJSON_AddStringToObject(req_json, "refreshToken", json_string(root, "refreshToken"));
+	cJSON_AddStringToObject(req_json, "refreshToken", json_str(root, "refreshToken"));
 	body = cJSON_PrintUnformatted(req_json);
 	buf_printf(&url, "%s/token", endpoint);
 	static const struct http_header headers[] = {{"Content-Type", "application/json"}};
@@ -148,15 +143,16 @@ static int refresh_token(const struct creds_ctx *ctx, const struct creds_sso *s,
 	    .body_len = body ? strlen(body) : 0,
 	    .timeout_ms = 10000,
 	    .connect_timeout_ms = 3000,
+	    .max_body = HTTP_BODY_CREDENTIALS,
 	};
 	if (creds_http_retry(ctx, &req, &resp, 3, "SSO OIDC (CreateToken)", err) != 0)
 		goto out;
 	ans = cJSON_ParseWithLength(resp.body.data, resp.body.len);
-	const char *tok = json_string(ans, "accessToken");
-	const char *refresh = json_string(ans, "refreshToken");
+	const char *tok = json_str(ans, "accessToken");
+	const char *refresh = json_str(ans, "refreshToken");
 	const cJSON *in = cJSON_GetObjectItemCaseSensitive(ans, "expiresIn");
 	if (resp.status != 200 || !tok || !cJSON_IsNumber(in) || in->valuedouble <= 0) {
-		const char *code = json_string(ans, "error");
+		const char *code = json_str(ans, "error");
 		err_set(err, "SSO OIDC CreateToken answered HTTP %ld%s%.100s", resp.status, code ? ": " : "",
 			code ? code : "");
 		goto out;
@@ -202,10 +198,10 @@ static bool can_refresh(const struct creds_ctx *ctx, const struct creds_sso *s, 
 {
 	/* The SDKs refresh only tokens of sso_session profiles: legacy ones
 	 * have no registration of their own. */
-	if (!s->session_name || !json_string(root, "refreshToken") || !json_string(root, "clientId") ||
-	    !json_string(root, "clientSecret"))
+	if (!s->session_name || !json_str(root, "refreshToken") || !json_str(root, "clientId") ||
+	    !json_str(root, "clientSecret"))
 		return false;
-	const char *reg = json_string(root, "registrationExpiresAt");
+	const char *reg = json_str(root, "registrationExpiresAt");
 	int64_t reg_ms;
 	return !reg || expires_at(reg, &reg_ms) != 0 || reg_ms > ctx->sys->wall_ms();
 }
@@ -237,8 +233,8 @@ static int load_token(const struct creds_ctx *ctx, const struct creds_sso *s, st
 		goto out;
 	}
 	root = cJSON_ParseWithLength(text.data, text.len);
-	const char *tok = cJSON_IsObject(root) ? json_string(root, "accessToken") : NULL;
-	const char *exp = cJSON_IsObject(root) ? json_string(root, "expiresAt") : NULL;
+	const char *tok = cJSON_IsObject(root) ? json_str(root, "accessToken") : NULL;
+	const char *exp = cJSON_IsObject(root) ? json_str(root, "expiresAt") : NULL;
 	int64_t exp_ms = 0;
 	if (!tok || !exp || expires_at(exp, &exp_ms) != 0) {
 		err_set(err, "the cached SSO login %s of the AWS profile \"%s\" has no accessToken and expiresAt: run "
@@ -250,7 +246,7 @@ static int load_token(const struct creds_ctx *ctx, const struct creds_sso *s, st
 	if (exp_ms - now < SSO_REFRESH_WINDOW_MS && can_refresh(ctx, s, root)) {
 		struct err ferr = {""};
 		if (refresh_token(ctx, s, root, path, &exp_ms, &ferr) == 0) {
-			tok = json_string(root, "accessToken");
+			tok = json_str(root, "accessToken");
 			log_info("refreshed the SSO login of the AWS profile \"%s\" (it expires in %lld s)", s->profile,
 				 (long long)((exp_ms - now) / 1000));
 		} else if (exp_ms > now) {
@@ -316,9 +312,9 @@ int creds_sso_parse(struct span body, struct creds *out, struct err *err)
 	creds_clear(out);
 	cJSON *root = cJSON_ParseWithLength(body.ptr, body.len);
 	const cJSON *rc_ = cJSON_GetObjectItemCaseSensitive(root, "roleCredentials");
-	const char *ak = json_string(rc_, "accessKeyId");
-	const char *sk = json_string(rc_, "secretAccessKey");
-	const char *tok = json_string(rc_, "sessionToken");
+	const char *ak = json_str(rc_, "accessKeyId");
+	const char *sk = json_str(rc_, "secretAccessKey");
+	const char *tok = json_str(rc_, "sessionToken");
 	const cJSON *exp = cJSON_GetObjectItemCaseSensitive(rc_, "expiration");
 	if (!ak || !sk || !tok || !cJSON_IsNumber(exp) || exp->valuedouble <= 0) {
 		err_set(err, "the SSO portal's answer has no roleCredentials with accessKeyId, secretAccessKey, "
@@ -374,14 +370,15 @@ int creds_sso_fetch(const struct creds_ctx *ctx, const struct creds_sso *s, stru
 	    .n_headers = 2,
 	    .timeout_ms = 10000,
 	    .connect_timeout_ms = 3000,
+	    .max_body = HTTP_BODY_CREDENTIALS,
 	};
 	if (creds_http_retry(ctx, &req, &resp, 3, "the SSO portal (GetRoleCredentials)", err) != 0)
 		goto out;
 	if (resp.status != 200) {
 		cJSON *e = cJSON_ParseWithLength(resp.body.data, resp.body.len);
-		const char *msg = json_string(e, "message");
+		const char *msg = json_str(e, "message");
 		if (!msg)
-			msg = json_string(e, "Message");
+			msg = json_str(e, "Message");
 		if (resp.status == 401)
 			err_set(err, "the SSO portal refused the cached login of the AWS profile \"%s\" (HTTP 401%s%.200s): "
 				     "run aws sso login --profile %s",

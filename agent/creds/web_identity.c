@@ -3,6 +3,7 @@
  * signed: the token is the proof. */
 #include "agent/creds/creds.h"
 
+#include "agent/answer.h"
 #include "agent/endpoint.h"
 #include "base/log.h"
 
@@ -36,75 +37,6 @@ static void form_param(struct buf *b, const char *name, const char *value, size_
 	buf_puts(b, name);
 	buf_putc(b, '=');
 	form_escape(b, value, len);
-}
-
-static int digit_value(char c, int base)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (base == 16 && c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (base == 16 && c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
-/* The text of the first <tag>...</tag> in body, entities decoded.  STS
- * answers are small and flat enough that this is all the XML we need. */
-static bool xml_text(struct span body, const char *tag, struct buf *out)
-{
-	char open[64], close[64];
-	snprintf(open, sizeof open, "<%s>", tag);
-	snprintf(close, sizeof close, "</%s>", tag);
-	const char *start = memmem(body.ptr, body.len, open, strlen(open));
-	if (!start)
-		return false;
-	start += strlen(open);
-	const char *end = memmem(start, (size_t)(body.ptr + body.len - start), close, strlen(close));
-	if (!end)
-		return false;
-	static const struct {
-		const char *ent;
-		char c;
-	} ents[] = {{"&amp;", '&'}, {"&lt;", '<'}, {"&gt;", '>'}, {"&quot;", '"'}, {"&apos;", '\''}};
-	buf_reset(out);
-	for (const char *p = start; p < end;) {
-		if (*p == '&') {
-			size_t i, left = (size_t)(end - p);
-			for (i = 0; i < sizeof ents / sizeof ents[0]; i++) {
-				size_t n = strlen(ents[i].ent);
-				if (left >= n && memcmp(p, ents[i].ent, n) == 0) {
-					buf_putc(out, ents[i].c);
-					p += n;
-					break;
-				}
-			}
-			if (i < sizeof ents / sizeof ents[0])
-				continue;
-			if (left > 3 && p[1] == '#') {
-				/* Numeric references: only ASCII shows up in STS
-				 * messages; others are kept as written.  Parsed by
-				 * hand: the span need not end in a NUL. */
-				bool hex = p[2] == 'x' || p[2] == 'X';
-				const char *q = p + (hex ? 3 : 2);
-				long v = 0;
-				int nd = 0;
-				for (; q < end && nd < 6; q++, nd++) {
-					int d = digit_value(*q, hex ? 16 : 10);
-					if (d < 0)
-						break;
-					v = v * (hex ? 16 : 10) + d;
-				}
-				if (nd && q < end && *q == ';' && v > 0 && v < 0x80) {
-					buf_putc(out, (char)v);
-					p = q + 1;
-					continue;
-				}
-			}
-		}
-		buf_putc(out, *p++);
-	}
-	return true;
 }
 
 int creds_sts_parse(struct span body, long status, struct creds *out, struct err *err)
@@ -223,6 +155,7 @@ static enum creds_result web_identity_fetch(const struct creds_ctx *ctx, struct 
 	    .body_len = body.len,
 	    .timeout_ms = 10000,
 	    .connect_timeout_ms = 3000,
+	    .max_body = HTTP_BODY_CREDENTIALS,
 	};
 	if (creds_http_retry(ctx, &req, &resp, 3, "STS AssumeRoleWithWebIdentity", err) != 0)
 		goto out;

@@ -306,3 +306,46 @@ def test_web_identity_against_the_labs_sts(lab, agent):
     user_akid = lab.keys("task")[0]
     assert all(c.akid.startswith("ASIA") and c.akid != user_akid for c in calls), [c.akid for c in calls]
     assert lab.wait_execution(ex)["status"] == "SUCCEEDED"
+
+
+def test_credentials_fetch_ends_by_the_report_deadline(lab, agent):
+    """A heartbeat or a report has a deadline, and fetching credentials is part of it: with an STS
+    (web identity) or a container endpoint that accepts the connection and never answers,
+    `send-heartbeat --report-timeout 1` returns about when the budget ends.  (The bound below is a
+    hang check, not a performance claim.)"""
+    import socket
+    import time
+    silent = socket.socket()
+    silent.bind(("127.0.0.1", 0))
+    silent.listen(64)          # the kernel completes handshakes; nobody ever reads or answers
+    url = "http://127.0.0.1:%d" % silent.getsockname()[1]
+    try:
+        with tempfile.NamedTemporaryFile("w", suffix=".jwt") as jwt:
+            jwt.write("eyJhbGciOiJub25lIn0.eyJzdWIiOiJsYWIifQ.")
+            jwt.flush()
+            cases = {
+                "web identity": {"AWS_WEB_IDENTITY_TOKEN_FILE": jwt.name, "AWS_ROLE_ARN": lab.task_role_arns["task"],
+                                 "AWS_ENDPOINT_URL_STS": url},
+                "container": {"AWS_CONTAINER_CREDENTIALS_FULL_URI": url + "/creds"},
+                # The metadata look-ups for the region are part of the budget too.
+                "instance metadata (credentials)": {"AWS_EC2_METADATA_DISABLED": "false",
+                                                    "AWS_EC2_METADATA_SERVICE_ENDPOINT": url},
+                "instance metadata (region)": {"AWS_EC2_METADATA_DISABLED": "false",
+                                               "AWS_EC2_METADATA_SERVICE_ENDPOINT": url, "AWS_REGION": None},
+            }
+            for name, extra in cases.items():
+                env = _no_keys(lab.task_env("task"))
+                if name == "instance metadata (region)":
+                    env = lab.task_env("task")
+                env.update(extra)
+                env = {k: v for k, v in env.items() if v is not None}
+                env["TASK_TOKEN"] = "AAAA" + "c" * 60
+                t0 = time.monotonic()
+                p = lab.run_agent([agent, "send-heartbeat", "--report-timeout", "1"], env, timeout=30)
+                took = time.monotonic() - t0
+                err = stderr_text(p)
+                assert p.returncode != 0 and not p.timed_out, "%s: exit %s\n%s" % (name, p.returncode, err)
+                assert took < 3.0, "%s: a 1 s report budget took %.1f s\n%s" % (name, took, err)
+                assert ("region" if "region" in name else "credentials") in err, "%s: %s" % (name, err)
+    finally:
+        silent.close()

@@ -154,3 +154,108 @@ def test_command_is_executed_without_a_shell(lab, agent):
     p = lab.run_agent([agent, "--", "printf", "%s|", *args], lab.task_env("task"), timeout=20)
     assert p.returncode == 0, stderr_text(p)
     assert p.stdout.decode() == "".join(a + "|" for a in args), p.stdout
+
+
+_PROXY_VARS = ("http_proxy", "HTTP_PROXY", "https_proxy", "HTTPS_PROXY", "ALL_PROXY", "all_proxy")
+
+
+def _via_proxy(env, url):
+    for k in _PROXY_VARS:
+        env[k] = url
+    for k in ("NO_PROXY", "no_proxy"):
+        env.pop(k, None)
+    return env
+
+
+def test_credentials_and_metadata_requests_never_go_through_a_proxy(lab, agent):
+    """The container credentials endpoint, IMDS and the task metadata go direct, as in the AWS SDKs
+    (a proxy would get the authorization token and relay the keys); Step Functions calls keep
+    honouring the proxy variables."""
+    from proxy import ForwardProxy
+    from servers import EcsMetadataServer, ImdsServer
+    auth = "lab-auth-" + pysecrets.token_hex(16)
+    with ForwardProxy() as fp, EcsCredsServer(lab, auth_token=auth) as creds, \
+            EcsMetadataServer("arn:aws:ecs:us-east-1:123456789012:task/lab/abc") as meta:
+        ex, task = execution(lab, ["sh", "-c", "echo '{\"via\":\"container\"}'"])
+        env = _via_proxy(task_env(lab, task), fp.url)
+        del env["AWS_ACCESS_KEY_ID"], env["AWS_SECRET_ACCESS_KEY"], env["AWS_REGION"]
+        env.update(creds.env())
+        env.update(meta.env())
+        p = lab.run_agent([agent, "--log-level", "debug", "--", *task.command], env, timeout=60)
+        assert p.returncode == 0, stderr_text(p)
+        assert creds.fetches >= 1 and meta.fetches >= 1, "the endpoints were not asked directly"
+        urls = [u for _, u, _ in fp.seen]
+        assert not [u for u in urls if u.startswith(creds.base) or u.startswith(meta.base)], \
+            "the proxy was asked for %s" % urls
+        assert not [h for _, _, h in fp.seen if auth in str(h)], "the proxy saw the authorization token"
+        assert [u for u in urls if u.startswith(lab.endpoint)], \
+            "the Step Functions calls did not honour http_proxy: %s" % urls
+        assert lab.wait_execution(ex)["status"] == "SUCCEEDED"
+
+    with ForwardProxy() as fp, ImdsServer(lab) as imds:
+        ex, task = execution(lab, ["sh", "-c", "echo '{\"via\":\"imds\"}'"])
+        env = _via_proxy(task_env(lab, task), fp.url)
+        del env["AWS_ACCESS_KEY_ID"], env["AWS_SECRET_ACCESS_KEY"]
+        env.update(imds.env())
+        p = lab.run_agent([agent, "--", *task.command], env, timeout=60)
+        assert p.returncode == 0, stderr_text(p)
+        assert imds.token_puts >= 1 and imds.fetches >= 1
+        urls = [u for _, u, _ in fp.seen]
+        assert not [u for u in urls if u.startswith(imds.base)], "the proxy was asked for %s" % urls
+        assert lab.wait_execution(ex)["status"] == "SUCCEEDED"
+
+
+def test_oversized_credentials_answer_is_refused(lab, agent):
+    """A credentials endpoint may answer a few kilobytes; 16 MiB of valid JSON (which cJSON would
+    turn into hundreds of MB) is cut at the limit with one sentence, before it is parsed."""
+    from servers import FixedAnswerServer
+    body = b"[" + b"0," * ((8 << 20) - 2) + b"0]"     # 16 MiB - 1: under the old cap, valid JSON
+    with FixedAnswerServer(body) as big:
+        env = lab.task_env("task")
+        del env["AWS_ACCESS_KEY_ID"], env["AWS_SECRET_ACCESS_KEY"]
+        env["AWS_CONTAINER_CREDENTIALS_FULL_URI"] = big.url + "/creds"
+        env["TASK_TOKEN"] = "AAAA" + "b" * 60
+        p = lab.run_agent([agent, "send-heartbeat", "--report-timeout", "5"], env, timeout=60)
+    err = stderr_text(p)
+    assert p.returncode != 0, err
+    assert "larger than 65536 bytes" in err, err
+
+
+_ESC_CAUSE = "evil \x1b]52;c;aGVsbG8=\x07 \x1b[2J \x1b]0;title\x07 \u009b31m \u2028 \x7f end"
+
+
+def test_server_text_is_escaped_on_the_terminal(lab, agent):
+    """Anyone who can set a cause (the container, a Lambda, CausePath from input) must not get
+    escape sequences run by the operator's terminal or CI log: `start` prints an execution's error
+    and cause with control characters (C0, DEL, C1, U+2028/2029) made visible, and `check` quotes
+    state names the same way."""
+    sm = lab.create_state_machine({"StartAt": "F", "States": {"F": {
+        "Type": "Fail", "Error": "Boom\x1b[31m", "Cause": _ESC_CAUSE}}})
+    p = lab.run_agent([agent, "start", "--state-machine", sm, "--poll", "0.2"], lab.admin_env(), timeout=60)
+    err = p.stderr.decode("utf-8", "replace")
+    assert p.returncode != 0, err
+    assert "cause: " in err, err
+    for bad in ("\x1b", "\x07", "\x7f", "\u009b", "\u2028"):
+        assert bad not in err, "%r reached the terminal:\n%r" % (bad, err)
+    assert "\\e]52;c;aGVsbG8=" in err and "\\u009b31m" in err, err
+
+    d = lab.definition(heartbeat=None)
+    name = "Run\x1b]0;pwned\x07"
+    d["States"][name] = d["States"].pop("RunCommand")
+    d["States"]["HasCommands"]["Choices"][0]["Next"] = name
+    sm = lab.create_state_machine(d)
+    p = lab.run_agent([agent, "check", "--state-machine", sm], lab.admin_env(), timeout=60)
+    out = p.stdout.decode("utf-8", "replace") + p.stderr.decode("utf-8", "replace")
+    assert "\\e]0;pwned" in out, "the finding about the state did not quote its name:\n%r" % out
+    assert "\x1b" not in out and "\x07" not in out, "a state name's escape reached the terminal:\n%r" % out
+
+
+def test_task_token_argument_warns_about_the_command_line(lab, agent):
+    """`--task-token T` puts the token in /proc/PID/cmdline for every user of the host: each send-*
+    --help says so and recommends the variable."""
+    import subprocess
+    for cmd in ("send-success", "send-failure", "send-heartbeat"):
+        p = subprocess.run([agent, cmd, "--help"], capture_output=True, text=True, timeout=10)
+        text = p.stdout + p.stderr
+        assert p.returncode == 0, text
+        assert "/proc/PID/cmdline" in text and "prefer $TASK_TOKEN" in text, "%s --help:\n%s" % (cmd, text)

@@ -8,6 +8,7 @@ import re
 import shutil
 import socket
 import socketserver
+import subprocess
 import sys
 import tempfile
 import threading
@@ -195,4 +196,45 @@ def test_https_proxy_tunnels_and_no_proxy_bypasses(lab, agent):
             assert len(px.connects) == before, "NO_PROXY=127.0.0.1 must bypass the proxy: %s" % px.connects[before:]
         finally:
             px.stop()
+            relay.stop()
+
+
+def test_ca_bundle_is_the_only_trust_not_the_ca_directory(lab, agent):
+    """Debian's libcurl has /etc/ssl/certs built in as a CA directory.  When AWS_CA_BUNDLE (or a
+    system bundle) is chosen it must be the only trust: a server signed by a CA that is only in the
+    directory is refused.  The agent runs in a mount namespace of its own where /etc/ssl/certs
+    holds just the lab's CA (hashed as OpenSSL looks it up); the host's directory is untouched."""
+    if not shutil.which("unshare"):
+        raise Skip("unshare (util-linux) is not installed")
+    with Pki() as pki:
+        certs = os.path.join(pki.dir, "certs")
+        os.mkdir(certs)
+        h = subprocess.run(["openssl", "x509", "-hash", "-noout", "-in", pki.ca], capture_output=True, text=True)
+        assert h.returncode == 0, h.stderr
+        shutil.copy(pki.ca, os.path.join(certs, h.stdout.strip() + ".0"))
+        probe = subprocess.run(["unshare", "-rm", "sh", "-c", "mount --bind \"$0\" /etc/ssl/certs", certs],
+                               capture_output=True, text=True)
+        if probe.returncode != 0:
+            raise Skip("cannot bind-mount over /etc/ssl/certs in a user and mount namespace: %s" % probe.stderr)
+        relay = TlsFront(_lab_port(lab), pki.cert, pki.key)
+        try:
+            ex, task = execution(lab, ["sh", "-c", "echo ran"])
+            env = _tls_env(lab, task, relay.url, AWS_CA_BUNDLE=pki.other_ca)
+            p = lab.run_agent(["unshare", "-rm", "sh", "-c", "mount --bind \"$0\" /etc/ssl/certs && exec \"$@\"",
+                               certs, agent, "--", *task.command], env, timeout=60)
+            err = stderr_text(p)
+            lab.client("stepfunctions").stop_execution(executionArn=ex)
+            assert p.returncode == 125, "a CA only in /etc/ssl/certs was trusted beside AWS_CA_BUNDLE: exit %s\n%s" % (
+                p.returncode, err)
+            assert b"ran" not in p.stdout, err
+            assert re.search(r"TLS|certificate|SSL", err), err
+            assert not sent(lab, None, task), "a call reached the lab"
+            # The same namespace with the right bundle delivers: the refusal above is the CA's.
+            ex, task = execution(lab, ["sh", "-c", "echo '{\"tls\":\"capath\"}'"])
+            env = _tls_env(lab, task, relay.url, AWS_CA_BUNDLE=pki.ca)
+            p = lab.run_agent(["unshare", "-rm", "sh", "-c", "mount --bind \"$0\" /etc/ssl/certs && exec \"$@\"",
+                               certs, agent, "--", *task.command], env, timeout=60)
+            assert p.returncode == 0, stderr_text(p)
+            assert lab.wait_execution(ex)["status"] == "SUCCEEDED"
+        finally:
             relay.stop()

@@ -340,3 +340,77 @@ def _wait_client_gone(sock, stopping, limit):
 			continue
 		except OSError:
 			return
+
+
+class ForwardProxy:
+	"""A plain forward HTTP proxy on 127.0.0.1 that records every request it is asked to relay.
+
+	    with ForwardProxy() as fp:
+	        env["http_proxy"] = env["HTTP_PROXY"] = env["ALL_PROXY"] = fp.url
+	        ...
+	        fp.seen -> [(method, absolute URL, {header: value})]
+
+	Absolute-form requests (what a client sends to a proxy for http:// URLs) are forwarded to their
+	host with http.client and the answer relayed; CONNECT is refused with 405 (the lab speaks plain
+	http).  Only loopback targets are forwarded, so a test can never send traffic beyond it."""
+
+	def __init__(self):
+		from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+		owner = self
+		self.seen = []
+		self.lock = threading.Lock()
+
+		class H(BaseHTTPRequestHandler):
+			protocol_version = "HTTP/1.1"
+
+			def log_message(self, *a):
+				pass
+
+			def _relay(self):
+				n = int(self.headers.get("Content-Length") or 0)
+				body = self.rfile.read(n) if n else b""
+				with owner.lock:
+					owner.seen.append((self.command, self.path, dict(self.headers.items())))
+				u = urlsplit(self.path)
+				if self.command == "CONNECT" or u.hostname not in ("127.0.0.1", "localhost"):
+					self.send_response(405)
+					self.send_header("Content-Length", "0")
+					self.end_headers()
+					return
+				hdrs = {k: v for k, v in self.headers.items()
+					if k.lower() not in ("proxy-connection", "proxy-authorization", "connection")}
+				c = http.client.HTTPConnection(u.hostname, u.port or 80, timeout=60)
+				try:
+					c.request(self.command, (u.path or "/") + ("?" + u.query if u.query else ""), body, hdrs)
+					r = c.getresponse()
+					data = r.read()
+				finally:
+					c.close()
+				self.send_response(r.status)
+				for k, v in r.getheaders():
+					if k.lower() not in ("transfer-encoding", "connection", "content-length"):
+						self.send_header(k, v)
+				self.send_header("Content-Length", str(len(data)))
+				self.end_headers()
+				self.wfile.write(data)
+
+			do_GET = do_POST = do_PUT = do_CONNECT = _relay
+
+		self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), H)
+		self.httpd.daemon_threads = True
+		self.url = "http://127.0.0.1:%d" % self.httpd.server_address[1]
+
+	def start(self):
+		threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.1}, daemon=True,
+				 name="ForwardProxy").start()
+		return self
+
+	def stop(self):
+		self.httpd.shutdown()
+		self.httpd.server_close()
+
+	def __enter__(self):
+		return self.start()
+
+	def __exit__(self, *a):
+		self.stop()

@@ -18,6 +18,9 @@
         Task metadata v4: GET {url}/task -> {"TaskARN", "AvailabilityZone", "Cluster", ...}.
         .url (ECS_CONTAINER_METADATA_URI_V4), .env(), .fetches
 
+    FixedAnswerServer(body, status=200)
+        The same answer to every request (an oversized one, say).  .url, .requests
+
 All listen on 127.0.0.1 port 0, serve from daemon threads, and stop with .stop() (or `with`).
 """
 import datetime
@@ -54,6 +57,12 @@ class _Base:
 				if n:
 					self.rfile.read(n)
 				owner._serve(self, "PUT")
+
+			def do_POST(self):
+				n = int(self.headers.get("Content-Length") or 0)
+				if n:
+					self.rfile.read(n)
+				owner._serve(self, "POST")
 
 		self.lock = threading.Lock()
 		self._started = False
@@ -217,3 +226,20 @@ class EcsMetadataServer(_Base):
 			return h._reply(200, json.dumps({"Name": "app", "DockerId": "lab", "Labels": {
 				"com.amazonaws.ecs.task-arn": self.task_arn}}))
 		return h._reply(404, "{}")
+
+
+class FixedAnswerServer(_Base):
+	"""Answers every GET, PUT and POST with the same status and body (bytes), e.g. an oversized
+	answer.  .url, .requests"""
+
+	def __init__(self, body, status=200, ctype="application/json"):
+		super().__init__()
+		self.body, self.status, self.ctype = body, status, ctype
+		self.requests = 0
+		self.url = self.base
+		self.start()
+
+	def _serve(self, h, method):
+		with self.lock:
+			self.requests += 1
+		h._reply(self.status, self.body, self.ctype)

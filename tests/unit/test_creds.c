@@ -3,6 +3,7 @@
  * reads the real environment or touches the network. */
 #include "check.h"
 
+#include "agent/answer.h"
 #include "agent/creds/creds.h"
 #include "agent/creds/ini.h"
 #include "agent/region.h"
@@ -1468,6 +1469,125 @@ static void test_explicit_profile(void)
 	creds_chain_free(ch);
 }
 
+/* An endpoint that echoes the request (a debugging proxy, a misrouted URL)
+ * puts the authorization token in its error answer: the sentence that
+ * quotes the answer must not carry it, whole or in part. */
+static void echo_handler(struct fake *f, const struct http_request *req, struct http_response *resp)
+{
+	(void)f;
+	buf_printf(&resp->body, "{\"message\":\"bad request: GET %s", req->url);
+	for (size_t i = 0; i < req->n_headers; i++)
+		buf_printf(&resp->body, " %s: %s", req->headers[i].name, req->headers[i].value);
+	buf_puts(&resp->body, "\"}");
+}
+
+static void test_ecs_echo_redacts_token(void)
+{
+	static const char token[] = "AuthTokenSecretPart-0123456789abcdefghijklmnopqrstuvwxyz";
+	struct creds c = {0};
+	struct err e;
+	struct fake f = {0};
+	struct http h = fake_http(&f);
+	env_reset();
+	env_set("AWS_CONTAINER_CREDENTIALS_FULL_URI", "http://127.0.0.1:1/creds");
+	env_set("AWS_CONTAINER_AUTHORIZATION_TOKEN", token);
+	f.handler = echo_handler;
+	f.status = 400;
+	CHECK(fetch(&creds_ecs_provider, &c, &e, &h) == CREDS_FAILED);
+	CHECK(strstr(e.msg, "HTTP 400") != NULL);
+	CHECK(strstr(e.msg, "bad request") != NULL);
+	for (size_t i = 0; i + 16 <= sizeof token - 1; i++) {
+		char piece[17];
+		memcpy(piece, token + i, 16);
+		piece[16] = '\0';
+		if (strstr(e.msg, piece)) {
+			fprintf(stderr, "  token piece in: %s\n", e.msg);
+			CHECK(!"the authorization token is quoted");
+			break;
+		}
+	}
+	/* A 200 whose JSON says so in its message, likewise. */
+	f.status = 200;
+	CHECK(fetch(&creds_ecs_provider, &c, &e, &h) == CREDS_FAILED);
+	CHECK(strstr(e.msg, "unusable") != NULL);
+	CHECK(strstr(e.msg, "SecretPart-0123") == NULL);
+}
+
+/* Keys and tokens become request headers: a CR or LF in one would add a
+ * header of the endpoint's choosing to every Step Functions request.  From
+ * every source, anything but printable ASCII is refused with a sentence
+ * that names the source and the field, never the value. */
+static void bad_token_handler(struct fake *f, const struct http_request *req, struct http_response *resp)
+{
+	(void)f;
+	(void)req;
+	buf_puts(&resp->body, "{\"AccessKeyId\":\"ASIABAD\",\"SecretAccessKey\":\"secretsecret\","
+			      "\"Token\":\"tok\\r\\nX-Injected: yes\",\"Expiration\":\"2099-01-01T00:00:00Z\"}");
+}
+
+static void test_creds_printable_only(void)
+{
+	struct fake f = {0};
+	struct http h = fake_http(&f);
+	const struct creds *c = NULL;
+	struct err e = {""};
+	env_reset();
+	f.handler = bad_token_handler;
+	env_set("AWS_CONTAINER_CREDENTIALS_FULL_URI", "http://127.0.0.1:1/creds");
+	struct creds_chain *ch = creds_chain_new(&fsys, &h);
+	CHECK(creds_chain_get(ch, &c, &e) == -1);
+	CHECK(strstr(e.msg, "session token") != NULL);
+	CHECK(strstr(e.msg, "container") != NULL);
+	CHECK(strstr(e.msg, "printable") != NULL);
+	CHECK(strstr(e.msg, "X-Injected") == NULL);
+	creds_chain_free(ch);
+
+	env_reset();
+	env_set("AWS_ACCESS_KEY_ID", "AKIDEXAMPLE");
+	env_set("AWS_SECRET_ACCESS_KEY", "abc\ndef");
+	ch = creds_chain_new(&fsys, &h);
+	e.msg[0] = '\0';
+	CHECK(creds_chain_get(ch, &c, &e) == -1);
+	CHECK(strstr(e.msg, "secret key") != NULL && strstr(e.msg, "environment") != NULL);
+	creds_chain_free(ch);
+
+	env_reset();
+	env_set("AWS_ACCESS_KEY_ID", "AKID\xc3\xa9");
+	env_set("AWS_SECRET_ACCESS_KEY", "abcdef");
+	ch = creds_chain_new(&fsys, &h);
+	CHECK(creds_chain_get(ch, &c, &e) == -1);
+	CHECK(strstr(e.msg, "access key") != NULL);
+	creds_chain_free(ch);
+}
+
+/* The one JSON string reader and the one XML element reader every AWS
+ * answer goes through (agent/answer.h): a missing, empty or non-string
+ * value is NULL alike; entities and ASCII references are decoded, an
+ * element that is not closed is not there. */
+static void test_answer_readers(void)
+{
+	cJSON *o = cJSON_Parse("{\"a\":\"x\",\"e\":\"\",\"n\":1,\"b\":\"y\"}");
+	CHECK_STR(json_str(o, "a"), "x");
+	CHECK(json_str(o, "e") == NULL);
+	CHECK(json_str(o, "n") == NULL);
+	CHECK(json_str(o, "missing") == NULL);
+	static const char *const keys[] = {"e", "n", "b", NULL};
+	CHECK_STR(json_str_any(o, keys), "y");
+	cJSON_Delete(o);
+	CHECK(json_str(NULL, "a") == NULL);
+
+	struct buf out = BUF_INIT;
+	static const char xml[] = "<R><Code>A&amp;B&#x41;&#66;&#x20AC;</Code><Open>never closed</R>";
+	CHECK(xml_text(span_of(xml, sizeof xml - 1), "Code", &out));
+	CHECK_STR(buf_cstr(&out), "A&BAB&#x20AC;");
+	CHECK(!xml_text(span_of(xml, sizeof xml - 1), "Open", &out));
+	CHECK(out.len == 0);
+	CHECK(!xml_text(span_of(xml, sizeof xml - 1), "Missing", &out));
+	/* The span's end is the end, NUL or not. */
+	CHECK(!xml_text(span_of(xml, 12), "Code", &out));
+	buf_free(&out);
+}
+
 int main(void)
 {
 	if (mkdir("/tmp/creds-unit", 0700) != 0 && access("/tmp/creds-unit", W_OK) != 0) {
@@ -1505,5 +1625,8 @@ int main(void)
 	RUN(test_printable);
 	RUN(test_sso);
 	RUN(test_explicit_profile);
+	RUN(test_ecs_echo_redacts_token);
+	RUN(test_creds_printable_only);
+	RUN(test_answer_readers);
 	return CHECK_DONE();
 }

@@ -41,9 +41,32 @@ static void test_json_escapes(void)
 	CHECK(strchr(out, '\n') == out + strlen(out) - 1);
 }
 
+/* C1 controls (U+0080..U+009F: U+009B is a one-character CSI for many
+ * terminals), the line and paragraph separators, and bytes that are not
+ * UTF-8 never reach stderr as they are, in either format. */
+static void test_c1_filtered(void)
+{
+	char out[512];
+	logged(LOG_TEXT, "a\xc2\x9b" "31mb\xc2\x85" "c\xe2\x80\xa8" "d\xe2\x80\xa9" "e\x9b" "f \xc3\xa9 \xe2\x82\xac", out,
+	       sizeof out);
+	CHECK(strstr(out, "\xc2\x9b") == NULL);
+	CHECK(strstr(out, "\xc2\x85") == NULL);
+	CHECK(strstr(out, "\xe2\x80\xa8") == NULL);
+	CHECK(strstr(out, "\xe2\x80\xa9") == NULL);
+	CHECK(strchr(out, '\x9b') == NULL);
+	/* Printable text, accented letters included, stays. */
+	CHECK(strstr(out, "31mb") != NULL);
+	CHECK(strstr(out, "f \xc3\xa9 \xe2\x82\xac\n") != NULL);
+	logged(LOG_JSON, "a\xc2\x9b" "b\xe2\x80\xa8" "c", out, sizeof out);
+	CHECK(strstr(out, "\xc2\x9b") == NULL);
+	CHECK(strstr(out, "\xe2\x80\xa8") == NULL);
+	CHECK(strstr(out, "\"msg\":\"a\\u009bb\\u2028c\"}") != NULL);
+}
+
 int main(void)
 {
 	RUN(test_text_one_line);
 	RUN(test_json_escapes);
+	RUN(test_c1_filtered);
 	return CHECK_DONE();
 }

@@ -53,8 +53,10 @@ static bool creds_fail;
 static struct creds the_creds = { "AKIDEXAMPLE", "secret", NULL, 0 };
 static int chain_dummy;
 
-char *region_resolve(const struct sys *sys, struct http *http, const char *fallback, struct err *err)
+char *region_resolve_until(const struct sys *sys, struct http *http, const char *fallback, int64_t deadline_ms,
+			   struct err *err)
 {
+	(void)deadline_ms;
 	(void)sys;
 	(void)http;
 	(void)fallback;
@@ -69,9 +71,10 @@ struct creds_chain *creds_chain_new(const struct sys *sys, struct http *http)
 	return (struct creds_chain *)&chain_dummy;
 }
 
-int creds_chain_get(struct creds_chain *ch, const struct creds **out, struct err *err)
+int creds_chain_get_until(struct creds_chain *ch, int64_t deadline_ms, const struct creds **out, struct err *err)
 {
 	(void)ch;
+	(void)deadline_ms;
 	if (creds_fail)
 		return err_set(err, "no credentials in the environment, profile or container endpoint");
 	*out = &the_creds;
@@ -553,6 +556,9 @@ static void test_other_refusals_final(void)
 	sfn_send_success(c, TOKEN, "{}", mono_now + 60000, &r);
 	CHECK(r.outcome == SFN_REFUSED);
 	CHECK(r.attempts == 1);
+	/* A local failure: no made-up AWS code, a kind to switch on. */
+	CHECK(r.local == SFN_LOCAL_TLS);
+	CHECK_STR(r.code, "");
 	CHECK(strstr(sfn_explain(&r, "SendTaskSuccess", why, sizeof why), "AWS_CA_BUNDLE") != NULL);
 	sfn_reply_free(&r);
 	sfn_client_free(c);
@@ -565,6 +571,7 @@ static void test_no_credentials(void)
 	struct sfn_reply r = { 0 };
 	CHECK(sfn_send_heartbeat(c, TOKEN, mono_now + 60000, &r) == -1);
 	CHECK(r.outcome == SFN_NO_CREDENTIALS);
+	CHECK(r.local == SFN_LOCAL_CREDENTIALS);
 	CHECK(n_req == 0);
 	CHECK(strstr(r.message, "no credentials") != NULL);
 	sfn_reply_free(&r);
@@ -588,6 +595,59 @@ static void test_failure_body(void)
 	cJSON_Delete(j);
 	sfn_reply_free(&r);
 	sfn_client_free(c);
+}
+
+/* A 625-character token (AWS's are about that long) echoed in an error
+ * message longer than what the reply keeps: no piece of 16 characters or
+ * more may remain, whether the message quotes the token whole, cut, or in
+ * pieces, in JSON or in XML. */
+static char long_token[626];
+static char echo_body[4096];
+
+static bool has_token_piece(const char *text)
+{
+	size_t n = strlen(text), t = strlen(long_token);
+	for (size_t i = 0; i + 16 <= n; i++)
+		if (memmem(long_token, t, text + i, 16))
+			return true;
+	return false;
+}
+
+static void test_echoed_long_token_redacted(void)
+{
+	for (int i = 0; i < 625; i++)
+		long_token[i] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"[(i * 7 + i / 64) % 64];
+	long_token[625] = '\0';
+	for (size_t k = 0; k < 3; k++) {
+		if (k == 0)
+			snprintf(echo_body, sizeof echo_body,
+				 "{\"__type\":\"ValidationException\",\"message\":\"1 validation error detected: "
+				 "Value '%s' at 'taskToken' failed to satisfy constraint\"}",
+				 long_token);
+		else if (k == 1)
+			snprintf(echo_body, sizeof echo_body,
+				 "{\"__type\":\"ValidationException\",\"message\":\"pieces: %.300s / %s\"}",
+				 long_token, long_token + 300);
+		else
+			snprintf(echo_body, sizeof echo_body,
+				 "<ErrorResponse><Error><Code>ValidationError</Code><Message>token %s is bad"
+				 "</Message></Error></ErrorResponse>",
+				 long_token);
+		const struct scripted s[] = { { HTTP_OK, 400, echo_body, NULL, true, 5 } };
+		struct sfn_client *c = setup(s, N(s));
+		struct sfn_reply r = { 0 };
+		CHECK(sfn_send_heartbeat(c, long_token, mono_now + 60000, &r) == -1);
+		CHECK(r.outcome == SFN_REFUSED);
+		CHECK(r.message[0] != '\0');
+		if (has_token_piece(r.message) || has_token_piece(r.code)) {
+			fprintf(stderr, "  shape %zu: token in \"%s\"\n", k, r.message);
+			CHECK(!"a piece of the token is in the reply");
+		}
+		char why[1024];
+		CHECK(!has_token_piece(sfn_explain(&r, "SendTaskHeartbeat", why, sizeof why)));
+		sfn_reply_free(&r);
+		sfn_client_free(c);
+	}
 }
 
 static void test_token_helpers(void)
@@ -632,6 +692,7 @@ int main(int argc, char **argv)
 	RUN(test_no_credentials);
 	RUN(test_failure_body);
 	RUN(test_token_helpers);
+	RUN(test_echoed_long_token_redacted);
 	for (int i = 0; i < MAX_REQ; i++)
 		buf_free(&reqs[i].body);
 	return CHECK_DONE();
