@@ -51,9 +51,7 @@ void term_escape(struct buf *out, const char *s, size_t n)
 			i++;
 			continue;
 		}
-		if (cp == '\\')
-			buf_puts(out, "\\\\");
-		else if (cp == '\n')
+		if (cp == '\n')
 			buf_puts(out, "\\n");
 		else if (cp == '\t')
 			buf_puts(out, "\\t");

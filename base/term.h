@@ -6,8 +6,9 @@
  * clipboard with OSC 52).  Control characters become visible escapes
  * instead: C0 and DEL as \n, \t, \r, \e or \xNN; C1 (U+0080..U+009F) and the
  * line and paragraph separators U+2028/U+2029 as \uXXXX; bytes that are not
- * UTF-8 as \xNN.  A backslash is doubled, so an escape in the text cannot
- * pass for one of ours.  Everything else is copied as it is. */
+ * UTF-8 as \xNN.  Everything else, backslashes included, is copied as it
+ * is: a cause is often JSON, and "\n" inside it must stay two characters a
+ * reader can paste into jq, not become "\\n". */
 #ifndef SFN_TERM_H
 #define SFN_TERM_H
 
