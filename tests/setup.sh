@@ -69,6 +69,43 @@ if [ -n "$missing" ]; then
 	fi
 fi
 
+# ---- Real containers, the default addresses in a namespace, arm64 ---------------------------
+# make test runs the agent in real OCI containers (podman with runc, rootless pieces included),
+# in network namespaces of its own (unshare, ip), and builds and runs the arm64 binary
+# (a cross musl-gcc, qemu-user).  All from Debian's own packages; the arm64 libraries need
+# the arm64 architecture added to dpkg first.  Not for make demo.
+real_missing=""
+if [ "$mode" = all ]; then
+	for t in podman:podman buildah:buildah runc:runc umoci:umoci skopeo:skopeo newuidmap:uidmap \
+		fuse-overlayfs:fuse-overlayfs slirp4netns:slirp4netns ip:iproute2 \
+		aarch64-linux-gnu-gcc:gcc-aarch64-linux-gnu qemu-aarch64-static:qemu-user-static \
+		update-binfmts:binfmt-support; do
+		command -v "${t%%:*}" >/dev/null 2>&1 || real_missing="$real_missing ${t#*:}"
+	done
+	# musl-dev:arm64 gives aarch64-linux-musl-gcc (the musl-gcc wrapper for the cross compiler).
+	command -v aarch64-linux-musl-gcc >/dev/null 2>&1 || real_missing="$real_missing musl-dev:arm64"
+	# The arm64 kernel headers OpenSSL includes (a dependency the cross compiler only recommends).
+	[ -d /usr/aarch64-linux-gnu/include/asm ] || real_missing="$real_missing linux-libc-dev-arm64-cross"
+fi
+if [ -n "$real_missing" ]; then
+	if [ "$install" = 1 ] && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+		echo "setup: installing$real_missing (real containers, namespaces, arm64)"
+		case " $real_missing " in
+		*:arm64*) dpkg --add-architecture arm64 ;;
+		esac
+		apt-get update -qq >/dev/null &&
+			DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+				$real_missing >/dev/null ||
+			{ echo "setup: apt-get install$real_missing failed" >&2; exit 1; }
+	else
+		echo "setup: missing for the real-container, namespace and arm64 tests:$real_missing" >&2
+		echo "  (Debian/Ubuntu, as root: dpkg --add-architecture arm64; apt-get update;" \
+			"apt-get install --no-install-recommends$real_missing)" >&2
+		exit 1
+	fi
+fi
+# ---- end of real containers, namespaces, arm64 --------------------------------------------
+
 if ! command -v "$python" >/dev/null 2>&1; then
 	echo "setup: $python is needed for the local AWS emulator (Debian/Ubuntu: apt-get install python3 python3-venv)" >&2
 	exit 1
