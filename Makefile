@@ -8,7 +8,7 @@
 #   make test       every test (unit, integration against the local lab); ends "N passed, N failed"
 #   make demo       a whole waitForTaskToken workflow on the local emulator
 #   make asan       build/asan/sfn-agent with AddressSanitizer + UBSan
-#   make static     dist/sfn-agent, static, stripped (see scripts/static.sh)
+#   make static     dist/sfn-agent, static, stripped (see scripts/static.sh); ARCH=arm64: dist/arm64/
 #   make bench      benchmarks against the bash trap + AWS CLI handler
 
 VERSION := 0.1.0
@@ -86,8 +86,9 @@ test: check-deps layers $(BIN) unit fuzz-units asan static
 demo: demo-deps $(BIN)
 	@$(PYTHON) tests/lab/demo.py --bin $(abspath $(BIN))
 
+# ARCH=arm64 (or amd64) cross-builds dist/ARCH/sfn-agent; without it, dist/sfn-agent for this machine.
 static:
-	@scripts/static.sh
+	@scripts/static.sh $(if $(ARCH),--arch $(ARCH))
 
 # For scripts/static.sh, which builds with these rules and flags under musl.
 .PHONY: print-cflags

@@ -2,6 +2,11 @@
 # Builds dist/sfn-agent: one static, stripped, reproducible binary that runs in any image,
 # FROM scratch included (musl libc, OpenSSL, libcurl and cJSON linked in, a CA bundle built in).
 #
+#   scripts/static.sh                  for this machine's architecture: dist/sfn-agent
+#   scripts/static.sh --arch arm64     cross-built for arm64 (Graviton): dist/arm64/sfn-agent
+#   scripts/static.sh --arch amd64     the same for amd64: dist/amd64/sfn-agent
+#                                      (ARCH= of make static; Debian's names, or uname -m's)
+#
 # The libraries are built from Debian's source packages with musl-gcc, once, into a cache outside
 # the tree, keyed by the versions obtained and the build flags; later runs reuse it and take seconds.
 # The Dockerfile runs this same script, so the image holds the same bytes as `make static`.
@@ -9,8 +14,8 @@
 # Environment (all optional):
 #   SFN_AGENT_DEPS_CACHE     where the libraries are cached   (default ~/.cache/sfn-agent-deps)
 #   SFN_AGENT_DEPS_REFRESH=1 look for newer Debian source versions now (done anyway after 7 days)
-#   SFN_AGENT_STATIC_O       object directory                 (default build/static)
-#   SFN_AGENT_STATIC_OUT     the binary                       (default dist/sfn-agent)
+#   SFN_AGENT_STATIC_O       object directory     (default build/static, build/static-ARCH)
+#   SFN_AGENT_STATIC_OUT     the binary           (default dist/sfn-agent, dist/ARCH/sfn-agent)
 #   SFN_AGENT_CA_FILE        PEM bundle to build in (default /etc/ssl/certs/ca-certificates.crt)
 #   SFN_AGENT_DEBIAN_MIRROR / SFN_AGENT_DEBIAN_SECURITY / SFN_AGENT_DEBIAN_SUITE
 #                            where the sources come from (default Debian 12 "bookworm")
@@ -22,10 +27,38 @@ unset MAKEFLAGS MFLAGS MAKELEVEL MAKEOVERRIDES
 cd "$(dirname "$0")/.."
 ROOT=$PWD
 
+say() { printf 'static: %s\n' "$*" >&2; }
+die() { printf 'static: error: %s\n' "$*" >&2; exit 1; }
+
+# The target: this machine's architecture unless --arch names another (Debian's names, the ones
+# `dpkg --print-architecture` and image platforms use; uname -m's are accepted too).
+HOST_DEB_ARCH=$(dpkg --print-architecture 2>/dev/null || true)
+DEB_ARCH=$HOST_DEB_ARCH
+TARGET_DIR=
+case "${1:-}" in
+--arch)
+	[ -n "${2:-}" ] || die "--arch needs a value: amd64 or arm64."
+	case $2 in
+	amd64 | x86_64) DEB_ARCH=amd64 ;;
+	arm64 | aarch64) DEB_ARCH=arm64 ;;
+	*) die "unknown architecture '$2'; use ARCH=amd64 or ARCH=arm64." ;;
+	esac
+	TARGET_DIR=$DEB_ARCH
+	;;
+"") ;;
+*) die "usage: scripts/static.sh [--arch amd64|arm64]" ;;
+esac
+if [ -z "$DEB_ARCH" ]; then
+	case $(uname -m) in
+	x86_64) DEB_ARCH=amd64 ;;
+	aarch64) DEB_ARCH=arm64 ;;
+	esac
+fi
+
 BUDGET=3145728 # 3 MiB, CA bundle included
 CACHE_ROOT=${SFN_AGENT_DEPS_CACHE:-${HOME:-/root}/.cache/sfn-agent-deps}
-O=${SFN_AGENT_STATIC_O:-build/static}
-OUT=${SFN_AGENT_STATIC_OUT:-dist/sfn-agent}
+O=${SFN_AGENT_STATIC_O:-build/static${TARGET_DIR:+-$TARGET_DIR}}
+OUT=${SFN_AGENT_STATIC_OUT:-dist/${TARGET_DIR:+$TARGET_DIR/}sfn-agent}
 CA_FILE=${SFN_AGENT_CA_FILE:-/etc/ssl/certs/ca-certificates.crt}
 SUITE=${SFN_AGENT_DEBIAN_SUITE:-bookworm}
 MIRROR=${SFN_AGENT_DEBIAN_MIRROR:-http://deb.debian.org/debian}
@@ -41,19 +74,46 @@ FIXED_PREFIX=/nonexistent/sfn-agent-deps
 # Bump when the way the libraries are built changes in a way the flags below do not show.
 RECIPE=2
 
-say() { printf 'static: %s\n' "$*" >&2; }
-die() { printf 'static: error: %s\n' "$*" >&2; exit 1; }
+# --- The target's compiler.  Every flag that shapes the libraries is part of the cache key. ------
+
+case $DEB_ARCH in
+amd64) ARCH=x86_64 OSSL_TARGET=linux-x86_64 ;;
+arm64) ARCH=aarch64 OSSL_TARGET=linux-aarch64 ;;
+*) die "no OpenSSL target known for ${DEB_ARCH:-$(uname -m)}; add one to scripts/static.sh." ;;
+esac
+# Cross-building: Debian's cross gcc with musl's wrapper for it (musl-dev:ARCH); the musl
+# wrapper is named for the triplet, the binutils for the GNU one.
+CROSS=
+[ "$DEB_ARCH" = "$HOST_DEB_ARCH" ] || CROSS=1
+if [ -n "$CROSS" ]; then
+	MUSL_CC=$ARCH-linux-musl-gcc
+	STRIP=$ARCH-linux-gnu-strip AR=$ARCH-linux-gnu-ar RANLIB=$ARCH-linux-gnu-ranlib
+	XPKGS="gcc-$ARCH-linux-gnu musl-dev:$DEB_ARCH linux-libc-dev-$DEB_ARCH-cross"
+	# The target's kernel headers (linux-libc-dev-ARCH-cross).
+	KHDR=/usr/$ARCH-linux-gnu/include
+else
+	MUSL_CC=musl-gcc
+	STRIP=strip AR=ar RANLIB=ranlib
+	XPKGS=
+	KHDR=
+fi
+# curl's configure links its test programs; libgcc's outline atomics (lse-init.o, on aarch64)
+# ask for glibc's __getauxval, which only a static link (musl's libc.a) resolves.  Empty for
+# amd64, whose libraries are keyed as before.
+CURL_LDFLAGS=
+[ "$ARCH" = aarch64 ] && CURL_LDFLAGS=-static
 
 # Packages that provide the tools below (Debian/Ubuntu names).
-BUILD_PKGS="musl-tools gcc libc6-dev dpkg-dev perl make patch binutils file ca-certificates debian-archive-keyring"
+BUILD_PKGS="musl-tools gcc libc6-dev dpkg-dev perl make patch binutils file ca-certificates debian-archive-keyring${XPKGS:+ $XPKGS}"
 
 missing_tools() {
 	local t
-	for t in musl-gcc gcc dpkg-source dpkg-parsechangelog apt-get perl make patch ar strip readelf file \
+	for t in "$MUSL_CC" gcc dpkg-source dpkg-parsechangelog apt-get perl make patch "$AR" "$STRIP" readelf file \
 		sha256sum; do
 		command -v "$t" >/dev/null 2>&1 || printf '%s ' "$t"
 	done
 	[ -r "$KEYRING" ] || printf '%s ' "$KEYRING"
+	[ -z "$KHDR" ] || [ -d "$KHDR/asm" ] || printf '%s ' "$KHDR/asm"
 	[ -r "$CA_FILE" ] || printf '%s ' "$CA_FILE"
 }
 
@@ -63,23 +123,17 @@ need_tools() {
 	[ -z "$miss" ] && return 0
 	if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
 		say "installing build tools ($miss missing): apt-get install $BUILD_PKGS"
+		[ -z "$CROSS" ] || dpkg --add-architecture "$DEB_ARCH"
 		apt-get update -qq >/dev/null || die "apt-get update failed; run it by hand and retry."
 		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $BUILD_PKGS \
 			>/dev/null || die "apt-get install $BUILD_PKGS failed; install them and retry."
 		miss=$(missing_tools)
 		[ -z "$miss" ] && return 0
 	fi
-	die "missing: $miss; install them with: sudo apt-get install $BUILD_PKGS (then run 'make static' again)."
+	die "missing: $miss; install them with:${CROSS:+ sudo dpkg --add-architecture $DEB_ARCH;} sudo apt-get install $BUILD_PKGS (then run 'make static' again)."
 }
 
-# --- Flags.  Every flag that shapes the libraries is part of the cache key. ---------------------
-
-ARCH=$(uname -m)
-case $ARCH in
-x86_64) OSSL_TARGET=linux-x86_64 ;;
-aarch64) OSSL_TARGET=linux-aarch64 ;;
-*) die "no OpenSSL target known for $ARCH; add one to scripts/static.sh." ;;
-esac
+# --- Flags ---------------------------------------------------------------------------------------
 
 # Size first; unwind tables are only for debuggers and C++ exceptions, neither of which a stripped
 # C binary uses.
@@ -111,11 +165,14 @@ CURL_OPTS="--disable-shared --enable-static --disable-dependency-tracking --disa
 
 PKGS="openssl curl cjson"
 
-gcc_id() { musl-gcc --version 2>/dev/null | head -n1; dpkg-query -W -f='${Version}' musl-dev 2>/dev/null || true; }
+# The target's musl: with another architecture's musl-dev installed too, a bare `musl-dev`
+# prints both versions glued together.
+musl_version() { dpkg-query -W -f='${Version}' "musl-dev:$DEB_ARCH" 2>/dev/null || true; }
+gcc_id() { "$MUSL_CC" --version 2>/dev/null | head -n1; musl_version; }
 
 flags_hash() {
-	printf '%s\n' "$RECIPE" "$ARCH" "$(gcc_id)" "$DEPS_CFLAGS" "$OSSL_OPTS" "$CURL_OPTS" |
-		sha256sum | cut -c1-12
+	printf '%s\n' "$RECIPE" "$ARCH" "$(gcc_id)" "$DEPS_CFLAGS" "$OSSL_OPTS" "$CURL_OPTS" \
+		${CURL_LDFLAGS:+"$CURL_LDFLAGS"} | sha256sum | cut -c1-12
 }
 
 # --- Debian sources, through a private apt configuration (the system's is left alone). --------
@@ -195,8 +252,15 @@ kernel_headers() {
 	# musl ships no kernel headers; OpenSSL wants <linux/...> and <asm/...>.  Borrow the build
 	# host's, after musl's own (-idirafter), so nothing of glibc comes along.
 	local d=$1 triplet
-	triplet=$(gcc -dumpmachine 2>/dev/null || echo "$ARCH-linux-gnu")
 	mkdir -p "$d"
+	if [ -n "$KHDR" ]; then
+		ln -sfn "$KHDR/linux" "$d/linux"
+		ln -sfn "$KHDR/asm-generic" "$d/asm-generic"
+		ln -sfn "$KHDR/asm" "$d/asm"
+		[ -e "$d/linux/version.h" ] || die "$DEB_ARCH kernel headers not found in $KHDR; install linux-libc-dev-$DEB_ARCH-cross."
+		return 0
+	fi
+	triplet=$(gcc -dumpmachine 2>/dev/null || echo "$ARCH-linux-gnu")
 	ln -sfn /usr/include/linux "$d/linux"
 	ln -sfn /usr/include/asm-generic "$d/asm-generic"
 	if [ -d "/usr/include/$triplet/asm" ]; then
@@ -218,7 +282,7 @@ build_openssl() {
 	# Relative paths and a fixed prefix only: OpenSSL keeps its compiler flags and directories in
 	# the library (OpenSSL_version), and a cache path in there would make the output depend on
 	# where the cache lives.  Nothing is ever installed in $FIXED_PREFIX (DESTDIR below).
-	(cd "$src" && CC=musl-gcc CFLAGS="$DEPS_CFLAGS -idirafter kernel-headers" \
+	(cd "$src" && export CC=$MUSL_CC AR=$AR RANLIB=$RANLIB && CFLAGS="$DEPS_CFLAGS -idirafter kernel-headers" \
 		./Configure "$OSSL_TARGET" $OSSL_OPTS --prefix="$FIXED_PREFIX" --libdir=lib --openssldir=/etc/ssl &&
 		make -j"$JOBS" build_libs && make install_dev DESTDIR="$src/destdir") \
 		>"$src.log" 2>&1 || { tail -n 40 "$src.log" >&2; die "OpenSSL build failed (log: $src.log)"; }
@@ -236,9 +300,9 @@ build_curl() {
 		fi
 	done
 	flatten_mtimes "$src" "$SOURCE_DATE_EPOCH"
-	(cd "$src" && CC=musl-gcc CFLAGS="$DEPS_CFLAGS" CPPFLAGS="-I$prefix/include" \
-		LDFLAGS="-L$prefix/lib" LIBS="-lssl -lcrypto" \
-		./configure --prefix="$prefix" $CURL_OPTS && make -j"$JOBS" -C lib &&
+	(cd "$src" && export AR=$AR RANLIB=$RANLIB && CC=$MUSL_CC CFLAGS="$DEPS_CFLAGS" CPPFLAGS="-I$prefix/include" \
+		LDFLAGS="$CURL_LDFLAGS${CURL_LDFLAGS:+ }-L$prefix/lib" LIBS="-lssl -lcrypto" \
+		./configure --prefix="$prefix" ${CROSS:+--host=$ARCH-linux-musl} $CURL_OPTS && make -j"$JOBS" -C lib &&
 		make -C lib install && make -C include install) \
 		>"$src.log" 2>&1 || { tail -n 40 "$src.log" >&2; die "curl build failed (log: $src.log)"; }
 }
@@ -247,7 +311,7 @@ build_cjson() {
 	local src=$1 prefix=$2
 	say "building cJSON $(cat "$prefix/versions/cjson")"
 	mkdir -p "$prefix/include/cjson" "$prefix/lib"
-	(cd "$src" && musl-gcc $DEPS_CFLAGS -std=c89 -c -o cJSON.o cJSON.c && ar rcsD libcjson.a cJSON.o) \
+	(cd "$src" && "$MUSL_CC" $DEPS_CFLAGS -std=c89 -c -o cJSON.o cJSON.c && "$AR" rcsD libcjson.a cJSON.o) \
 		>"$src.log" 2>&1 || { cat "$src.log" >&2; die "cJSON build failed (log: $src.log)"; }
 	cp "$src/cJSON.h" "$prefix/include/cjson/cJSON.h"
 	cp "$src/libcjson.a" "$prefix/lib/libcjson.a"
@@ -359,9 +423,13 @@ gen_ca() {
 }
 
 main() {
-	local deps_dir epoch std size stamp
+	local deps_dir epoch std size stamp libs p
 	deps_dir=$(deps)
-	say "libraries: $(for p in $PKGS; do printf '%s %s  ' "$p" "$(cat "$deps_dir/versions/$p")"; done)"
+	# The Debian source versions inside the binary, musl's included: `sfn-agent --version` prints
+	# them and scripts/dist.sh names them in the SBOM.
+	libs="musl $(dpkg-query -W -f='${source:Version}' "musl-dev:$DEB_ARCH" 2>/dev/null || echo unknown)"
+	for p in $PKGS; do libs="$libs, $p $(cat "$deps_dir/versions/$p")"; done
+	say "$DEB_ARCH, Debian sources: $libs"
 	[ -r "$CA_FILE" ] || die "$CA_FILE not found; install ca-certificates (apt-get install ca-certificates)."
 	local miss
 	miss=$(missing_tools)
@@ -376,7 +444,7 @@ main() {
 	std=$(make -s --no-print-directory print-cflags)
 	# make knows when a source changed, not when the libraries or the flags did: start the objects
 	# afresh then.  The link always runs (under a second), so the CA bundle is always current.
-	stamp="$deps_dir $DEPS_CFLAGS $std"
+	stamp="$deps_dir $MUSL_CC $DEPS_CFLAGS $std $libs"
 	if [ "$(cat "$O/stamp" 2>/dev/null)" != "$stamp" ]; then
 		rm -rf "$O/src" "$O/agent" "$O/wrapper" "$O/base"
 		printf '%s\n' "$stamp" >"$O/stamp"
@@ -384,15 +452,16 @@ main() {
 	rm -f "$O/sfn-agent.debug"
 	# Short, stable paths in the command lines below.
 	ln -sfn "$deps_dir" "$O/deps"
+	printf '%s\n' "$libs" >"$O/debian-sources"
 	kernel_headers "$O/kernel-headers"
 	gen_ca "$CA_FILE" "$O/ca_builtin.c"
 	# shellcheck disable=SC2086
-	musl-gcc $DEPS_CFLAGS $std -c -o "$O/ca_builtin.o" "$O/ca_builtin.c"
+	"$MUSL_CC" $DEPS_CFLAGS $std -c -o "$O/ca_builtin.o" "$O/ca_builtin.c"
 
 	# The Makefile's own rules and source list, with musl and the cached libraries swapped in.
 	env -u CFLAGS -u LDFLAGS -u LDLIBS -u CPPFLAGS make --no-print-directory -j"$JOBS" \
-		O="$O" BIN="$O/sfn-agent.debug" CC=musl-gcc OPT="$DEPS_CFLAGS" \
-		EXTRA_CFLAGS="-isystem $O/deps/include -idirafter $O/kernel-headers -ffile-prefix-map=$ROOT=." \
+		O="$O" BIN="$O/sfn-agent.debug" CC="$MUSL_CC" OPT="$DEPS_CFLAGS" \
+		EXTRA_CFLAGS="-isystem $O/deps/include -idirafter $O/kernel-headers -ffile-prefix-map=$ROOT=. -DSFN_AGENT_DEBIAN_SOURCES='\"$libs\"'" \
 		LDFLAGS="-static -L$O/deps/lib -Wl,--gc-sections -Wl,--build-id=none -Wl,-O1" \
 		LDLIBS="$O/ca_builtin.o -lcurl -lssl -lcrypto -lcjson" \
 		"$O/sfn-agent.debug" >&2
@@ -401,7 +470,7 @@ main() {
 	local tmp=$OUT.tmp ca_size
 	rm -f "$OUT"
 	trap 'rm -f "$OUT.tmp"' EXIT
-	strip --strip-all -R .comment -R '.note*' -o "$tmp" "$O/sfn-agent.debug"
+	"$STRIP" --strip-all -R .comment -R '.note*' -o "$tmp" "$O/sfn-agent.debug"
 
 	# A dynamic binary would not run in FROM scratch: refuse it.
 	if ! file -b "$tmp" | grep -q 'statically linked'; then
