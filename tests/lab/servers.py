@@ -31,6 +31,10 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 
 class _Base:
+	# Where the server listens; tests/lab/netns.py puts subclasses on the real addresses, inside a
+	# network namespace of its own.
+	BIND = ("127.0.0.1", 0)
+
 	def __init__(self):
 		owner = self
 
@@ -66,10 +70,10 @@ class _Base:
 
 		self.lock = threading.Lock()
 		self._started = False
-		self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), H)
+		self.httpd = ThreadingHTTPServer(self.BIND, H)
 		self.httpd.daemon_threads = True
 		self.port = self.httpd.server_address[1]
-		self.base = "http://127.0.0.1:%d" % self.port
+		self.base = "http://%s:%d" % (self.BIND[0], self.port)
 
 	def start(self):
 		if self._started:
