@@ -16,6 +16,10 @@ lab.run_agent logs: argv, exit status, stderr tail) is shown only when it fails.
 raise Skip("why") (from lab import Skip) when its
 precondition is missing; skips are counted apart, never as passes.
 
+A --bin of another architecture (dist/arm64/sfn-agent on amd64) is run under qemu-ARCH-static
+through a small script (tests/lab/emulation.py); when that emulator is missing, the binary's run
+counts as one failure saying so.
+
 -k PATTERN selects tests whose name contains PATTERN (or matches it as a glob when it has * ? [);
 unit binaries are run only when PATTERN matches their name or one of their test names is wanted
 (the whole binary runs; only matching lines are counted).  The last line is always
@@ -332,7 +336,20 @@ def main(argv):
 	for label, agent in agents:
 		if tests and not os.access(agent, os.X_OK):
 			out("note: %s is not an executable: tests that run the agent will fail" % agent)
-	run_integration(tests, agents, max(1, a.jobs), counts)
+	# A binary of another architecture (arm64 here) runs under qemu-user, through a small script.
+	from emulation import wrap
+	runnable = []
+	for label, agent in agents:
+		try:
+			script, emu = wrap(agent)
+		except RuntimeError as e:
+			counts["failed"] += 1
+			out("FAIL %s: %s" % (label or agent, e))
+			continue
+		if emu:
+			out("note: %s runs under %s (%s)" % (agent, emu, script))
+		runnable.append((label, script))
+	run_integration(tests, runnable, max(1, a.jobs), counts)
 	if not (counts["passed"] or counts["failed"] or counts["skipped"]):
 		out("note: no test ran%s" % (" (nothing matches -k %s)" % a.pattern if a.pattern else ""))
 	line = "%d passed, %d failed" % (counts["passed"], counts["failed"])
