@@ -4,6 +4,8 @@
 # `git diff` writes it), preceded by two header lines:
 #     # catches: PATTERN      the tests/run.py -k pattern of the test(s) that must fail
 #     # why: one sentence     the promise the mutation breaks
+#     # bin: static            (optional) run the tests against the tree's `make static` binary,
+#                              for tests that need it (the real-container ones)
 # The tree is copied once into a scratch folder and built; each mutant is applied, the binary and
 # unit tests rebuilt (only what changed), the named tests run, the mutant reverted.  One line a
 # mutant, then a summary.  Exit 1 when a mutant survives or no longer applies.
@@ -45,10 +47,15 @@ for p in "$@"; do
 		broken=$((broken + 1))
 		continue
 	fi
-	if ! make -C "$tree" -s -j"$(nproc)" sfn-agent unit >"$work/build.log" 2>&1; then
+	bin=$tree/sfn-agent
+	if grep -q '^# bin: static' "$p"; then
+		bin=$tree/dist/sfn-agent
+	fi
+	if ! { make -C "$tree" -s -j"$(nproc)" sfn-agent unit >"$work/build.log" 2>&1 &&
+		{ [ "$bin" = "$tree/sfn-agent" ] || make -C "$tree" -s static >>"$work/build.log" 2>&1; }; }; then
 		printf '%-40s caught by the build (%s)\n' "$name" "$(grep -m1 error "$work/build.log")"
 		caught=$((caught + 1))
-	elif (cd "$tree" && python3 tests/run.py --bin "$tree/sfn-agent" --unit-dir "$tree/build/dev/tests" \
+	elif (cd "$tree" && python3 tests/run.py --bin "$bin" --unit-dir "$tree/build/dev/tests" \
 		-k "$pattern") >"$work/run.log" 2>&1; then
 		printf '%-40s SURVIVED: %s passed with the mutant (%s)\n' "$name" "$pattern" "$(tail -n 1 "$work/run.log")"
 		survived=$((survived + 1))
