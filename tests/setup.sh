@@ -84,6 +84,8 @@ if [ "$mode" = all ]; then
 	done
 	# musl-dev:arm64 gives aarch64-linux-musl-gcc (the musl-gcc wrapper for the cross compiler).
 	command -v aarch64-linux-musl-gcc >/dev/null 2>&1 || real_missing="$real_missing musl-dev:arm64"
+	# podman run --init's PID 1 (only recommended by podman).
+	[ -x /usr/libexec/podman/catatonit ] || real_missing="$real_missing catatonit"
 	# The arm64 kernel headers OpenSSL includes (a dependency the cross compiler only recommends).
 	[ -d /usr/aarch64-linux-gnu/include/asm ] || real_missing="$real_missing linux-libc-dev-arm64-cross"
 fi
