@@ -9,6 +9,7 @@
 #   make demo       a whole waitForTaskToken workflow on the local emulator
 #   make asan       build/asan/sfn-agent with AddressSanitizer + UBSan
 #   make static     dist/sfn-agent, static, stripped (see scripts/static.sh); ARCH=arm64: dist/arm64/
+#   make dist       release archives (amd64, arm64), SHA256SUMS, SBOM, multi-arch OCI image
 #   make bench      benchmarks against the bash trap + AWS CLI handler
 
 VERSION := 0.1.0
@@ -31,7 +32,7 @@ LIB_OBJS  := $(LIB_SRCS:%.c=$(O)/%.o)
 UNIT_SRCS := $(sort $(wildcard tests/unit/test_*.c))
 UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(O)/tests/%)
 
-.PHONY: all test unit asan asan-test static demo demo-deps bench check-deps clean layers mutants
+.PHONY: all test unit asan asan-test static dist demo demo-deps bench check-deps clean layers mutants
 all: $(BIN)
 
 $(BIN): $(OBJS)
@@ -78,10 +79,12 @@ layers:
 # integration suite against the development, static and sanitized binaries,
 # one after the other in one lab.
 SAN_ENV := ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
-test: check-deps layers $(BIN) unit fuzz-units asan static
+# The arm64 binary (cross-built, its libraries once into the shared cache) and what `make dist`
+# ships are built before the run; the arm64 run goes under qemu-aarch64-static.
+test: check-deps layers $(BIN) unit fuzz-units asan static dist
 	@$(SAN_ENV) $(PYTHON) tests/run.py --unit-dir $(O)/tests --unit-dir asan=$(ASAN_O)/tests \
 		--bin $(abspath $(BIN)) --bin static=$(abspath dist/sfn-agent) \
-		--bin asan=$(abspath $(ASAN_O)/sfn-agent)
+		--bin asan=$(abspath $(ASAN_O)/sfn-agent) --bin arm64=$(abspath dist/arm64/sfn-agent)
 
 demo: demo-deps $(BIN)
 	@$(PYTHON) tests/lab/demo.py --bin $(abspath $(BIN))
@@ -89,6 +92,11 @@ demo: demo-deps $(BIN)
 # ARCH=arm64 (or amd64) cross-builds dist/ARCH/sfn-agent; without it, dist/sfn-agent for this machine.
 static:
 	@scripts/static.sh $(if $(ARCH),--arch $(ARCH))
+
+# What a user downloads (scripts/dist.sh): both architectures' archives, SHA256SUMS, the SPDX
+# SBOM and one OCI image index for linux/amd64 and linux/arm64.  Builds dist/amd64 and dist/arm64.
+dist:
+	@scripts/dist.sh $(VERSION)
 
 # For scripts/static.sh, which builds with these rules and flags under musl.
 .PHONY: print-cflags
