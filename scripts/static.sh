@@ -425,8 +425,8 @@ gen_ca() {
 main() {
 	local deps_dir epoch std size stamp libs p
 	deps_dir=$(deps)
-	# The Debian source versions inside the binary, musl's included: `sfn-agent --version` prints
-	# them and scripts/dist.sh names them in the SBOM.
+	# The Debian source versions inside the binary, musl's included: scripts/dist.sh names them in
+	# the SBOM (build/static*/debian-sources).
 	libs="musl $(dpkg-query -W -f='${source:Version}' "musl-dev:$DEB_ARCH" 2>/dev/null || echo unknown)"
 	for p in $PKGS; do libs="$libs, $p $(cat "$deps_dir/versions/$p")"; done
 	say "$DEB_ARCH, Debian sources: $libs"
@@ -461,7 +461,7 @@ main() {
 	# The Makefile's own rules and source list, with musl and the cached libraries swapped in.
 	env -u CFLAGS -u LDFLAGS -u LDLIBS -u CPPFLAGS make --no-print-directory -j"$JOBS" \
 		O="$O" BIN="$O/sfn-agent.debug" CC="$MUSL_CC" OPT="$DEPS_CFLAGS" \
-		EXTRA_CFLAGS="-isystem $O/deps/include -idirafter $O/kernel-headers -ffile-prefix-map=$ROOT=. -DSFN_AGENT_DEBIAN_SOURCES='\"$libs\"'" \
+		EXTRA_CFLAGS="-isystem $O/deps/include -idirafter $O/kernel-headers -ffile-prefix-map=$ROOT=." \
 		LDFLAGS="-static -L$O/deps/lib -Wl,--gc-sections -Wl,--build-id=none -Wl,-O1" \
 		LDLIBS="$O/ca_builtin.o -lcurl -lssl -lcrypto -lcjson" \
 		"$O/sfn-agent.debug" >&2

@@ -74,10 +74,6 @@ void print_version(FILE *f)
 #endif
 	fprintf(f, "sfn-agent %s (%s; OpenSSL %s, libcurl %s, cJSON %s)\n", SFN_AGENT_VERSION, arch,
 		OpenSSL_version(OPENSSL_VERSION_STRING), curl_version_info(CURLVERSION_NOW)->version, cJSON_Version());
-#ifdef SFN_AGENT_DEBIAN_SOURCES
-	/* scripts/static.sh: the Debian source versions linked in, musl's included (the SBOM's). */
-	fprintf(f, "built from Debian's sources: %s\n", SFN_AGENT_DEBIAN_SOURCES);
-#endif
 }
 
 void run_usage(FILE *f, bool common_only)
