@@ -16,6 +16,8 @@ struct service_info {
 static const struct service_info services[] = {
 	{ "states", "AWS_ENDPOINT_URL_SFN" },
 	{ "sts", "AWS_ENDPOINT_URL_STS" },
+	{ "ecs", "AWS_ENDPOINT_URL_ECS" },
+	{ "logs", "AWS_ENDPOINT_URL_CLOUDWATCH_LOGS" },
 };
 
 const char *partition_dns_suffix(const char *region)

@@ -1,4 +1,4 @@
-/* Where the Step Functions (and STS) calls go, and which region they name. */
+/* Where the Step Functions (and STS, ECS, Logs) calls go, and which region they name. */
 #ifndef SFN_ENDPOINT_H
 #define SFN_ENDPOINT_H
 
@@ -8,7 +8,8 @@
 
 /* "https://states.<region>.amazonaws.com" (partition-aware, FIPS with
  * AWS_USE_FIPS_ENDPOINT=true), or AWS_ENDPOINT_URL_<SERVICE>, then
- * AWS_ENDPOINT_URL.  service is "states" (env suffix SFN) or "sts" (STS).
+ * AWS_ENDPOINT_URL.  service is "states" (env suffix SFN), "sts" (STS), "ecs"
+ * (ECS) or "logs" (CLOUDWATCH_LOGS, the SDKs' name).
  * Returns a malloc'd URL without trailing slash, or NULL with err set. */
 char *endpoint_resolve(const struct sys *sys, const char *service, const char *region, struct err *err);
 

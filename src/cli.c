@@ -247,7 +247,7 @@ int ctl_history_scan(const char *body, size_t len, struct ctl_history *h)
 		return -1;
 	}
 	size_t cap = 0;
-	long long state_id = -1, error_id = -1;
+	long long state_id = -1, error_id = -1, task_end_id = -1, submitted_id = -1;
 	long long *arn_ids = NULL;
 	const cJSON *ev;
 	cJSON_ArrayForEach(ev, events) {
@@ -269,6 +269,11 @@ int ctl_history_scan(const char *body, size_t len, struct ctl_history *h)
 				state_id = id;
 			}
 		}
+		if (strcmp(t, "TaskSubmitted") == 0 && id > submitted_id)
+			submitted_id = id;
+		if ((strcmp(t, "TaskSucceeded") == 0 || strcmp(t, "TaskFailed") == 0 || strcmp(t, "TaskTimedOut") == 0 ||
+		     strcmp(t, "TaskStateAborted") == 0) && id > task_end_id)
+			task_end_id = id;
 		if (strncmp(t, "Task", 4) == 0) {
 			const cJSON *out = cJSON_GetObjectItemCaseSensitive(event_detail(ev, "output"), "output");
 			char *arn = cJSON_IsString(out) ? ctl_task_arn_in(out->valuestring) : NULL;
@@ -297,9 +302,79 @@ int ctl_history_scan(const char *body, size_t len, struct ctl_history *h)
 			error_id = id;
 		}
 	}
+	h->task_waiting = submitted_id > task_end_id;
 	free(arn_ids);
 	cJSON_Delete(root);
 	return 0;
+}
+
+static char *dup_string(const cJSON *obj, const char *key)
+{
+	const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, key);
+	return cJSON_IsString(v) ? xstrdup(v->valuestring) : NULL;
+}
+
+int ctl_task_state_scan(const char *body, size_t len, struct ctl_task_state *t)
+{
+	memset(t, 0, sizeof *t);
+	cJSON *root = cJSON_ParseWithLength(body, len);
+	const cJSON *tasks = cJSON_GetObjectItemCaseSensitive(root, "tasks");
+	if (!cJSON_IsArray(tasks)) {
+		cJSON_Delete(root);
+		return -1;
+	}
+	const cJSON *task = cJSON_GetArrayItem(tasks, 0);
+	if (cJSON_IsObject(task)) {
+		t->last_status = dup_string(task, "lastStatus");
+		t->stop_code = dup_string(task, "stopCode");
+		t->stopped_reason = dup_string(task, "stoppedReason");
+		const cJSON *cs = cJSON_GetObjectItemCaseSensitive(task, "containers");
+		const cJSON *list = cJSON_IsArray(cs) ? cs : NULL;
+		const cJSON *c;
+		size_t cap = 0;
+		cJSON_ArrayForEach(c, list) {
+			if (!cJSON_IsObject(c))
+				continue;
+			t->containers = array_reserve(t->containers, t->n_containers, &cap, sizeof *t->containers);
+			struct ctl_container_state *cc = &t->containers[t->n_containers++];
+			memset(cc, 0, sizeof *cc);
+			cc->name = dup_string(c, "name");
+			cc->reason = dup_string(c, "reason");
+			const cJSON *code = cJSON_GetObjectItemCaseSensitive(c, "exitCode");
+			if (cJSON_IsNumber(code) && code->valuedouble >= -2147483648.0 && code->valuedouble <= 2147483647.0) {
+				cc->has_exit_code = true;
+				cc->exit_code = (int)code->valuedouble;
+			}
+		}
+	}
+	const cJSON *failures = cJSON_GetObjectItemCaseSensitive(root, "failures");
+	t->failure = dup_string(cJSON_GetArrayItem(failures, 0), "reason");
+	cJSON_Delete(root);
+	return 0;
+}
+
+void ctl_task_state_free(struct ctl_task_state *t)
+{
+	for (size_t i = 0; i < t->n_containers; i++) {
+		free(t->containers[i].name);
+		free(t->containers[i].reason);
+	}
+	free(t->containers);
+	free(t->last_status);
+	free(t->stop_code);
+	free(t->stopped_reason);
+	free(t->failure);
+	memset(t, 0, sizeof *t);
+}
+
+char *ctl_task_cluster(const char *task_arn)
+{
+	const char *p = strstr(task_arn ? task_arn : "", ":task/");
+	if (!p)
+		return NULL;
+	p += 6;
+	const char *slash = strrchr(p, '/');
+	return slash && slash > p ? xstrndup(p, (size_t)(slash - p)) : NULL;
 }
 
 void ctl_history_free(struct ctl_history *h)

@@ -76,11 +76,37 @@ struct ctl_history {
 	char **task_arns;     /* ECS task ARNs, newest first */
 	size_t n_task_arns;
 	char *error, *cause;  /* from the newest event details that carry an error */
+	/* The newest task event is TaskSubmitted: Step Functions still waits on
+	 * the newest task (no TaskSucceeded, TaskFailed or TaskTimedOut since). */
+	bool task_waiting;
 };
 
 /* 0, or -1 when body is not a history page. */
 int ctl_history_scan(const char *body, size_t len, struct ctl_history *h);
 void ctl_history_free(struct ctl_history *h);
+
+/* What DescribeTasks says of one ECS task. */
+struct ctl_task_state {
+	char *last_status;    /* PROVISIONING, PENDING, RUNNING, ..., STOPPED; NULL if unknown */
+	char *stop_code;      /* e.g. TaskFailedToStart, EssentialContainerExited */
+	char *stopped_reason;
+	struct ctl_container_state {
+		char *name;
+		char *reason;     /* e.g. "CannotPullContainerError: ..." */
+		bool has_exit_code;
+		int exit_code;
+	} *containers;
+	size_t n_containers;
+	char *failure;        /* failures[0].reason (MISSING: ECS no longer knows the task) */
+};
+
+/* 0, or -1 when body is not a DescribeTasks answer. */
+int ctl_task_state_scan(const char *body, size_t len, struct ctl_task_state *t);
+void ctl_task_state_free(struct ctl_task_state *t);
+
+/* The cluster part of a long task ARN (".../task/CLUSTER/ID"), malloc'd; NULL
+ * for the short form (".../task/ID": the default cluster). */
+char *ctl_task_cluster(const char *task_arn);
 
 /* "12.3s", "4m05s", "2h03m04s". */
 void ctl_format_elapsed(int64_t ms, char out[32]);

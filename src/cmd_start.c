@@ -9,6 +9,7 @@
 #include "base/posix.h"
 #include "base/term.h"
 #include "agent/arn.h"
+#include "agent/aws_json.h"
 #include "agent/creds/creds.h"
 #include "src/cli.h"
 
@@ -36,12 +37,15 @@ static void usage(FILE *f)
 	fprintf(f,
 		"usage: sfn-agent start --state-machine ARN [--input JSON|@FILE|-] [--name NAME]\n"
 		"                       [--no-wait] [--timeout SECONDS] [--poll SECONDS] [--stop-on-interrupt]\n"
-		"                       [--heartbeat S] [--token-env NAME]\n"
+		"                       [--fail-fast] [--heartbeat S] [--token-env NAME]\n"
 		"\n"
 		"Starts an execution (StartExecution).  With --no-wait, prints its ARN and exits.\n"
 		"Otherwise checks the state machine as `sfn-agent check` does (findings are warnings),\n"
 		"waits for the execution, shows progress on stderr (status, the ECS task, elapsed\n"
-		"time), and prints the execution's output on stdout.\n"
+		"time), and prints the execution's output on stdout.  Once the execution has started\n"
+		"an ECS task, its status (PROVISIONING, PENDING, RUNNING, STOPPED) is shown too\n"
+		"(ecs:DescribeTasks); a task that stopped while the execution still waits on it is\n"
+		"reported at once, with its stop code, reason and each container's exit code and reason.\n"
 		"\n"
 		"  --state-machine ARN   the state machine to start [required]\n"
 		"  --input JSON          the input: JSON text, @FILE, or - for standard input [{}]\n"
@@ -54,6 +58,10 @@ static void usage(FILE *f)
 		"  --stop-on-interrupt   on Ctrl-C or SIGTERM, stop the execution (StopExecution);\n"
 		"                        otherwise it keeps running and the command to stop it is\n"
 		"                        printed [off]\n"
+		"  --fail-fast           when the ECS task stopped while the execution still waits on it,\n"
+		"                        stop the execution (StopExecution, error TaskStopped) and exit 1;\n"
+		"                        by default the reason is shown and start keeps waiting (a Retry\n"
+		"                        may start a new task, which is followed) [off]\n"
 		"  --heartbeat S         the agent's --heartbeat in the task, for the checks [60]\n"
 		"  --token-env NAME      the agent's --token-env in the task, for the checks [TASK_TOKEN]\n"
 		"  --profile NAME        the AWS profile for credentials and region; the keys in\n"
@@ -70,12 +78,16 @@ struct start {
 	const char *sm_arn;
 	const char *input_arg;
 	const char *name;
-	bool no_wait, stop_on_interrupt;
+	bool no_wait, stop_on_interrupt, fail_fast;
 	int64_t timeout_ms; /* 0: wait forever */
 	int64_t poll_ms;
 	struct asl_options checks; /* what the agent in the task is told, for the checks */
 
+	const struct sys *sys; /* clocks, randomness: a fake one in unit tests */
 	struct sfn_client *client;
+	struct aws_json_client *ecs; /* made when the first task is seen */
+	bool ecs_off;        /* cannot watch tasks (said once) */
+	bool ecs_failed;     /* a DescribeTasks failed (said once) */
 	char *exec_arn;
 	sigset_t signals;
 	int64_t started_ms;
@@ -84,6 +96,9 @@ struct start {
 	char status[32];
 	char *state;         /* the state last entered */
 	char *task_arn;      /* the newest ECS task seen */
+	char task_status[24]; /* its lastStatus, "" until known */
+	bool task_done;      /* its stop is known (shown, or it ended normally): stop asking */
+	bool task_waiting;   /* the history says Step Functions still waits on the newest task */
 	char **tasks_seen;
 	size_t n_tasks_seen, cap_tasks_seen;
 	long long newest_event;
@@ -114,7 +129,7 @@ static void live_draw(struct start *s)
 	if (!s->live)
 		return;
 	char el[32];
-	ctl_format_elapsed(sys_real.mono_ms() - s->started_ms, el);
+	ctl_format_elapsed(s->sys->mono_ms() - s->started_ms, el);
 	struct buf line = BUF_INIT;
 	/* All three come from the server: escaped, a terminal runs none of them. */
 	char *status = term_escape_str(s->status[0] ? s->status : "STARTING");
@@ -130,6 +145,8 @@ static void live_draw(struct start *s)
 		char *task = term_escape_str(id ? id + 1 : s->task_arn);
 		buf_printf(&line, "  task %.40s", task);
 		free(task);
+		if (s->task_status[0])
+			buf_printf(&line, " %s", s->task_status);
 	}
 	/* A line wider than the terminal wraps, and \r then rewrites only its
 	 * last row: keep it one row, cut on a character boundary. */
@@ -150,7 +167,7 @@ static void live_draw(struct start *s)
 
 static void stop_hint(struct start *s, enum log_level level, const char *why)
 {
-	const struct sys *sys = &sys_real;
+	const struct sys *sys = s->sys;
 	say(s, level, "%s; the execution keeps running, stop it with: aws stepfunctions stop-execution "
 		      "--execution-arn %s --region %s%s%s",
 	    why, s->exec_arn, sfn_client_region(s->client), creds_profile_explicit() ? " --profile " : "",
@@ -240,7 +257,7 @@ out:
 static int parse_options(struct start *s, int argc, char **argv)
 {
 	enum { O_SM = 256, O_INPUT, O_NAME, O_NO_WAIT, O_TIMEOUT, O_POLL, O_STOP, O_HB, O_TOKEN_ENV, O_LOG_LEVEL,
-	       O_LOG_FORMAT, O_PROFILE };
+	       O_LOG_FORMAT, O_PROFILE, O_FAIL_FAST };
 	static const struct option longopts[] = {
 		{ "state-machine", required_argument, NULL, O_SM },
 		{ "input", required_argument, NULL, O_INPUT },
@@ -249,6 +266,7 @@ static int parse_options(struct start *s, int argc, char **argv)
 		{ "timeout", required_argument, NULL, O_TIMEOUT },
 		{ "poll", required_argument, NULL, O_POLL },
 		{ "stop-on-interrupt", no_argument, NULL, O_STOP },
+		{ "fail-fast", no_argument, NULL, O_FAIL_FAST },
 		{ "heartbeat", required_argument, NULL, O_HB },
 		{ "token-env", required_argument, NULL, O_TOKEN_ENV },
 		{ "log-level", required_argument, NULL, O_LOG_LEVEL },
@@ -271,6 +289,7 @@ static int parse_options(struct start *s, int argc, char **argv)
 		case O_NAME: s->name = optarg; break;
 		case O_NO_WAIT: s->no_wait = true; break;
 		case O_STOP: s->stop_on_interrupt = true; break;
+		case O_FAIL_FAST: s->fail_fast = true; break;
 		case O_TIMEOUT:
 			if (ctl_parse_seconds(optarg, 0, 86400.0 * 366, &v) != 0)
 				return ctl_usage_error("start", "--timeout %s is not a number of seconds: pass e.g. "
@@ -321,9 +340,9 @@ static int parse_options(struct start *s, int argc, char **argv)
  * one that came during a call is still pending).  Returns the signal or 0. */
 static int wait_signal(const struct start *s, int64_t ms)
 {
-	int64_t until = sys_real.mono_ms() + (ms > 0 ? ms : 0);
+	int64_t until = s->sys->mono_ms() + (ms > 0 ? ms : 0);
 	for (;;) {
-		int64_t left = until - sys_real.mono_ms();
+		int64_t left = until - s->sys->mono_ms();
 		if (left < 0)
 			left = 0;
 		struct timespec ts = { left / 1000, (left % 1000) * 1000000 };
@@ -334,7 +353,7 @@ static int wait_signal(const struct start *s, int64_t ms)
 			return 0;
 		if (errno != EINTR) {
 			/* Cannot wait on signals: sleep, and let them be found next time. */
-			sys_real.sleep_ms(left);
+			s->sys->sleep_ms(left);
 			return 0;
 		}
 	}
@@ -359,7 +378,7 @@ static int interrupted(struct start *s, int sig)
 	buf_printf(&body, ",\"error\":\"sfn-agent.Interrupted\",\"cause\":\"sfn-agent start received %s "
 			  "(--stop-on-interrupt)\"}", signal_name(sig));
 	say(s, LOG_INFO, "%s: stopping the execution (--stop-on-interrupt)", why);
-	if (sfn_call(s->client, "StopExecution", buf_cstr(&body), sys_real.mono_ms() + 15000, &reply) == 0) {
+	if (sfn_call(s->client, "StopExecution", buf_cstr(&body), s->sys->mono_ms() + 15000, &reply) == 0) {
 		say(s, LOG_INFO, "stopped execution %s", s->exec_arn);
 	} else {
 		live_clear(s);
@@ -385,7 +404,7 @@ static int start_execution(struct start *s, const char *input, const char *name)
 	buf_puts(&body, ",\"input\":");
 	json_append_string(&body, span_str(input));
 	buf_putc(&body, '}');
-	if (sfn_call(s->client, "StartExecution", buf_cstr(&body), sys_real.mono_ms() + CALL_MS, &reply) != 0) {
+	if (sfn_call(s->client, "StartExecution", buf_cstr(&body), s->sys->mono_ms() + CALL_MS, &reply) != 0) {
 		ctl_report_call("StartExecution", &reply);
 		if (strcmp(reply.code, "ExecutionAlreadyExists") == 0)
 			log_error("an execution named \"%s\" exists already: pass another --name, or leave --name "
@@ -415,7 +434,7 @@ static void warn_findings(struct start *s)
 	struct asl_report report = { 0 };
 	struct sfn_reply reply = { 0 };
 	struct err err = { "" };
-	if (ctl_check_state_machine(s->client, s->sm_arn, &s->checks, sys_real.mono_ms() + 10000, &report, &reply,
+	if (ctl_check_state_machine(s->client, s->sm_arn, &s->checks, s->sys->mono_ms() + 10000, &report, &reply,
 				    &err) != 0) {
 		if (reply.outcome == SFN_ACCESS_DENIED)
 			log_debug("not checking the state machine: DescribeStateMachine is denied to these "
@@ -466,6 +485,7 @@ static bool follow_history(struct start *s, int64_t deadline_ms)
 	if (ctl_history_scan(reply.body.data ? reply.body.data : "", reply.body.len, &h) != 0)
 		goto out;
 	moved = h.newest_id > s->newest_event;
+	s->task_waiting = h.task_waiting;
 	s->newest_event = h.newest_id > s->newest_event ? h.newest_id : s->newest_event;
 	if (h.state && (!s->state || strcmp(h.state, s->state) != 0)) {
 		say(s, LOG_DEBUG, "state %s", h.state);
@@ -486,12 +506,167 @@ static bool follow_history(struct start *s, int64_t deadline_ms)
 		s->tasks_seen[s->n_tasks_seen++] = xstrdup(arn);
 		free(s->task_arn);
 		s->task_arn = xstrdup(arn);
+		s->task_status[0] = '\0';
+		s->task_done = false;
 	}
 out:
 	ctl_history_free(&h);
 	sfn_reply_free(&reply);
 	buf_free(&body);
 	return moved;
+}
+
+/* ---- the ECS task ---- */
+
+static const char *task_id(const char *arn)
+{
+	const char *slash = strrchr(arn, '/');
+	return slash ? slash + 1 : arn;
+}
+
+/* What ECS says of a stopped task, as lines on stderr and as one cause for
+ * StopExecution.  Server text is escaped for the terminal; the cause is
+ * JSON and keeps it as it came. */
+static void show_stopped_task(struct start *s, const struct ctl_task_state *t, struct buf *cause)
+{
+	char *code = term_escape_str(t->stop_code), *why = term_escape_str(t->stopped_reason);
+	say(s, LOG_WARN, "ECS task %s STOPPED while the execution still waits on it: %s%s%s", task_id(s->task_arn),
+	    code[0] ? code : "(no stop code)", why[0] ? ": " : "", why);
+	buf_printf(cause, "ECS task %s stopped (%s)%s%s", task_id(s->task_arn),
+		   t->stop_code ? t->stop_code : "no stop code", t->stopped_reason ? ": " : "",
+		   t->stopped_reason ? t->stopped_reason : "");
+	free(code);
+	free(why);
+	for (size_t i = 0; i < t->n_containers; i++) {
+		const struct ctl_container_state *c = &t->containers[i];
+		char *name = term_escape_str(c->name), *reason = term_escape_str(c->reason);
+		char exit_text[48] = "no exit code";
+		if (c->has_exit_code)
+			snprintf(exit_text, sizeof exit_text, "exit code %d", c->exit_code);
+		say(s, LOG_WARN, "  container %s: %s%s%s", name[0] ? name : "(unnamed)", exit_text,
+		    reason[0] ? ": " : "", reason);
+		buf_printf(cause, "; container %s: %s%s%s", c->name ? c->name : "(unnamed)", exit_text,
+			   c->reason ? ": " : "", c->reason ? c->reason : "");
+		free(name);
+		free(reason);
+	}
+}
+
+/* StopExecution with error TaskStopped; the exit status of start. */
+static int stop_for_task(struct start *s, const char *cause_text)
+{
+	struct buf body = BUF_INIT;
+	struct sfn_reply reply = { 0 };
+	int rc = CTL_FINDINGS;
+	/* A cause is at most 32,768 characters; the reason fits in far less. */
+	size_t n = strlen(cause_text) > 4000 ? 4000 : strlen(cause_text);
+	buf_puts(&body, "{\"executionArn\":");
+	json_append_string(&body, span_str(s->exec_arn));
+	buf_puts(&body, ",\"error\":\"TaskStopped\",\"cause\":");
+	json_append_string(&body, span_of(cause_text, n));
+	buf_putc(&body, '}');
+	say(s, LOG_INFO, "stopping the execution (--fail-fast)");
+	if (sfn_call(s->client, "StopExecution", buf_cstr(&body), s->sys->mono_ms() + 15000, &reply) == 0) {
+		char el[32];
+		ctl_format_elapsed(s->sys->mono_ms() - s->started_ms, el);
+		say(s, LOG_ERROR, "execution ABORTED after %s (--fail-fast): %s", el, s->exec_arn);
+		char *shown = term_escape_str(cause_text);
+		fprintf(stderr, "error: TaskStopped\ncause: %s\n", shown);
+		free(shown);
+	} else {
+		live_clear(s);
+		ctl_report_call("StopExecution", &reply);
+		stop_hint(s, LOG_ERROR, "the execution was not stopped");
+		rc = CTL_USAGE;
+	}
+	sfn_reply_free(&reply);
+	buf_free(&body);
+	return rc;
+}
+
+/* Best effort, like the history: DescribeTasks on the newest task, its
+ * status on the progress line.  Returns true when --fail-fast ended the
+ * wait (*rc set). */
+static bool watch_task(struct start *s, int64_t deadline_ms, int *rc)
+{
+	if (!s->task_arn || s->task_done || s->ecs_off)
+		return false;
+	if (!s->ecs) {
+		struct err err = { "" };
+		s->ecs = aws_json_client_new(s->sys, &aws_service_ecs, sfn_client_region(s->client), &err);
+		if (!s->ecs) {
+			say(s, LOG_WARN, "cannot watch the ECS task: %s", err.msg);
+			s->ecs_off = true;
+			return false;
+		}
+	}
+	struct buf body = BUF_INIT;
+	struct sfn_reply reply = { 0 };
+	struct ctl_task_state t = { 0 };
+	bool ended = false;
+	char *cluster = ctl_task_cluster(s->task_arn);
+	buf_putc(&body, '{');
+	if (cluster) {
+		buf_puts(&body, "\"cluster\":");
+		json_append_string(&body, span_str(cluster));
+		buf_putc(&body, ',');
+	}
+	buf_puts(&body, "\"tasks\":[");
+	json_append_string(&body, span_str(s->task_arn));
+	buf_puts(&body, "]}");
+	if (aws_json_call(s->ecs, "DescribeTasks", buf_cstr(&body), deadline_ms, &reply) != 0) {
+		if (reply.outcome == SFN_ACCESS_DENIED) {
+			say(s, LOG_WARN, "cannot watch the ECS task: DescribeTasks is denied to these credentials "
+					 "(ecs:DescribeTasks on the task lets start show its status and why it stopped)");
+			s->ecs_off = true;
+		} else if (!s->ecs_failed) {
+			say(s, LOG_WARN, "cannot read the ECS task's status (DescribeTasks: %s%s%s); asking again at "
+					 "the next poll", reply.code, reply.code[0] ? ": " : "", reply.message);
+			s->ecs_failed = true;
+		}
+		goto out;
+	}
+	if (ctl_task_state_scan(reply.body.data ? reply.body.data : "", reply.body.len, &t) != 0 || !t.last_status) {
+		if (t.failure && strcmp(t.failure, "MISSING") == 0) {
+			say(s, LOG_WARN, "ECS no longer knows task %s (it keeps a stopped task for about an hour)",
+			    task_id(s->task_arn));
+			s->task_done = true;
+		}
+		goto out;
+	}
+	if (strcmp(t.last_status, s->task_status) != 0) {
+		snprintf(s->task_status, sizeof s->task_status, "%s", t.last_status);
+		char *status = term_escape_str(t.last_status);
+		say(s, LOG_INFO, "ECS task %s %s", task_id(s->task_arn), status);
+		free(status);
+	}
+	if (strcmp(t.last_status, "STOPPED") != 0)
+		goto out;
+	s->task_done = true;
+	/* A task that reported stops after its report: ask the history again
+	 * (read after the stop) whether Step Functions still waits on it. */
+	char *arn = xstrdup(s->task_arn);
+	follow_history(s, deadline_ms);
+	bool same = strcmp(arn, s->task_arn) == 0;
+	free(arn);
+	if (!same || !s->task_waiting)
+		goto out;
+	struct buf cause = BUF_INIT;
+	show_stopped_task(s, &t, &cause);
+	if (s->fail_fast) {
+		*rc = stop_for_task(s, buf_cstr(&cause));
+		ended = true;
+	} else {
+		say(s, LOG_WARN, "the execution keeps waiting on this task until its HeartbeatSeconds or TimeoutSeconds "
+				 "(a Retry starts a new one); --fail-fast would stop it now");
+	}
+	buf_free(&cause);
+out:
+	free(cluster);
+	ctl_task_state_free(&t);
+	sfn_reply_free(&reply);
+	buf_free(&body);
+	return ended;
 }
 
 /* Error and cause of an execution that did not succeed: DescribeExecution
@@ -509,7 +684,7 @@ static int report_failure(struct start *s, const cJSON *desc)
 		buf_puts(&body, "{\"executionArn\":");
 		json_append_string(&body, span_str(s->exec_arn));
 		buf_puts(&body, ",\"reverseOrder\":true,\"maxResults\":100}");
-		if (sfn_call(s->client, "GetExecutionHistory", buf_cstr(&body), sys_real.mono_ms() + 10000, &reply) ==
+		if (sfn_call(s->client, "GetExecutionHistory", buf_cstr(&body), s->sys->mono_ms() + 10000, &reply) ==
 			    0 &&
 		    ctl_history_scan(reply.body.data ? reply.body.data : "", reply.body.len, &h) == 0 && h.error) {
 			error = h.error, h.error = NULL;
@@ -526,7 +701,7 @@ static int report_failure(struct start *s, const cJSON *desc)
 	else if (!error && !cause && strcmp(s->status, "ABORTED") == 0)
 		cause = xstrdup("(none given: the execution was stopped with StopExecution)");
 	char el[32];
-	ctl_format_elapsed(sys_real.mono_ms() - s->started_ms, el);
+	ctl_format_elapsed(s->sys->mono_ms() - s->started_ms, el);
 	say(s, LOG_ERROR, "execution %s after %s: %s", s->status, el, s->exec_arn);
 	/* The user asked for this execution's result: error and cause are it,
 	 * printed as such (not log lines), like the output on success. */
@@ -561,7 +736,7 @@ static int wait_execution(struct start *s)
 	json_append_string(&body, span_str(s->exec_arn));
 	buf_putc(&body, '}');
 	for (;;) {
-		int64_t now = sys_real.mono_ms();
+		int64_t now = s->sys->mono_ms();
 		int64_t call_deadline = now + CALL_MS;
 		if (deadline && call_deadline > deadline)
 			call_deadline = deadline;
@@ -570,7 +745,7 @@ static int wait_execution(struct start *s)
 		int call_rc = sfn_call(s->client, "DescribeExecution", buf_cstr(&body), call_deadline, &reply);
 		/* Reads may lag the write that created the execution for a moment. */
 		if (call_rc != 0 && strcmp(reply.code, "ExecutionDoesNotExist") == 0 &&
-		    sys_real.mono_ms() - s->started_ms < 10000) {
+		    s->sys->mono_ms() - s->started_ms < 10000) {
 			say(s, LOG_DEBUG, "DescribeExecution does not know the new execution yet; asking again");
 			goto next_poll;
 		}
@@ -579,7 +754,7 @@ static int wait_execution(struct start *s)
 				rc = interrupted(s, sig);
 				goto out;
 			}
-			if (deadline && sys_real.mono_ms() >= deadline)
+			if (deadline && s->sys->mono_ms() >= deadline)
 				goto timed_out;
 			live_clear(s);
 			ctl_report_call("DescribeExecution", &reply);
@@ -596,39 +771,41 @@ static int wait_execution(struct start *s)
 		bool changed = strcmp(st->valuestring, s->status) != 0;
 		if (changed) {
 			snprintf(s->status, sizeof s->status, "%s", st->valuestring);
-			ctl_format_elapsed(sys_real.mono_ms() - s->started_ms, el);
+			ctl_format_elapsed(s->sys->mono_ms() - s->started_ms, el);
 			if (!terminal_status(s->status))
 				say(s, LOG_INFO, "%s (%s)", s->status, el);
 		}
 		if (terminal_status(s->status)) {
 			/* A short run ends between two polls: show its task all the same. */
-			follow_history(s, sys_real.mono_ms() + 5000);
+			follow_history(s, s->sys->mono_ms() + 5000);
 			break;
 		}
 		if (follow_history(s, call_deadline) || changed)
 			interval = s->poll_ms;
+		if (watch_task(s, call_deadline, &rc))
+			goto out;
 next_poll:
 		if ((sig = wait_signal(s, 0)) != 0) {
 			rc = interrupted(s, sig);
 			goto out;
 		}
-		if (deadline && sys_real.mono_ms() >= deadline)
+		if (deadline && s->sys->mono_ms() >= deadline)
 			goto timed_out;
-		if (!s->live && sys_real.mono_ms() - last_report >= QUIET_REPORT_MS) {
-			ctl_format_elapsed(sys_real.mono_ms() - s->started_ms, el);
+		if (!s->live && s->sys->mono_ms() - last_report >= QUIET_REPORT_MS) {
+			ctl_format_elapsed(s->sys->mono_ms() - s->started_ms, el);
 			say(s, LOG_INFO, "still %s after %s", s->status[0] ? s->status : "STARTING", el);
-			last_report = sys_real.mono_ms();
+			last_report = s->sys->mono_ms();
 		}
 
 		/* Never sooner than --poll; a little jitter so that many waiters
 		 * started together do not call in step. */
-		int64_t sleep = interval + (int64_t)(sys_real.random() % (uint32_t)(interval / 5 + 1));
-		int64_t wake = sys_real.mono_ms() + sleep;
+		int64_t sleep = interval + (int64_t)(s->sys->random() % (uint32_t)(interval / 5 + 1));
+		int64_t wake = s->sys->mono_ms() + sleep;
 		if (deadline && wake > deadline)
 			wake = deadline;
 		for (;;) {
 			live_draw(s);
-			int64_t left = wake - sys_real.mono_ms();
+			int64_t left = wake - s->sys->mono_ms();
 			if (left <= 0)
 				break;
 			/* A live line shows the seconds going by. */
@@ -643,7 +820,7 @@ next_poll:
 			interval = cap;
 	}
 
-	ctl_format_elapsed(sys_real.mono_ms() - s->started_ms, el);
+	ctl_format_elapsed(s->sys->mono_ms() - s->started_ms, el);
 	if (strcmp(s->status, "SUCCEEDED") != 0) {
 		rc = report_failure(s, desc);
 		goto out;
@@ -690,6 +867,7 @@ int cmd_start(int argc, char **argv)
 	int rc;
 
 	s.poll_ms = 1000;
+	s.sys = &sys_real;
 	s.checks = (struct asl_options){ ASL_DEFAULT_AGENT_HEARTBEAT, ASL_DEFAULT_TOKEN_ENV };
 	if ((rc = parse_options(&s, argc, argv)) != 0)
 		return rc == HELP_SHOWN ? CTL_OK : rc;
@@ -704,8 +882,8 @@ int cmd_start(int argc, char **argv)
 	if (!s.name) {
 		uint64_t rnd;
 		if (getrandom(&rnd, sizeof rnd, GRND_NONBLOCK) != (ssize_t)sizeof rnd)
-			rnd = (uint64_t)sys_real.random() << 32 | sys_real.random();
-		ctl_execution_name_generate(sys_real.wall_ms(), rnd, name);
+			rnd = (uint64_t)s.sys->random() << 32 | s.sys->random();
+		ctl_execution_name_generate(s.sys->wall_ms(), rnd, name);
 	} else {
 		snprintf(name, sizeof name, "%s", s.name);
 	}
@@ -731,7 +909,7 @@ int cmd_start(int argc, char **argv)
 	}
 	if (start_execution(&s, buf_cstr(&input), name) != 0)
 		goto out;
-	s.started_ms = sys_real.mono_ms();
+	s.started_ms = s.sys->mono_ms();
 	if (s.no_wait) {
 		log_info("started execution %s", s.exec_arn);
 		printf("%s\n", s.exec_arn);
@@ -753,6 +931,7 @@ out:
 	free(s.task_arn);
 	free(s.state);
 	free(s.exec_arn);
+	aws_json_client_free(s.ecs);
 	sfn_client_free(s.client);
 	buf_free(&input);
 	/* The mask stays: unblocking now would let a second Ctrl-C that came

@@ -328,13 +328,14 @@ def test_imds_and_task_metadata_servers(lab):
 def test_env_is_clean_and_loopback_only(lab):
 	allowed = {"PATH", "HOME", "LANG", "TMPDIR", "ASAN_OPTIONS", "UBSAN_OPTIONS", "LSAN_OPTIONS",
 		   "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_REGION", "AWS_ENDPOINT_URL_SFN",
-		   "AWS_ENDPOINT_URL_STS", "AWS_EC2_METADATA_DISABLED"}
+		   "AWS_ENDPOINT_URL_STS", "AWS_ENDPOINT_URL", "AWS_EC2_METADATA_DISABLED"}
 	for user in ("task", "noperm", "admin"):
 		env = lab.task_env(user)
 		assert set(env) <= allowed, set(env) - allowed
 		assert env["AWS_EC2_METADATA_DISABLED"] == "true"
 		assert env["AWS_ENDPOINT_URL_SFN"].startswith("http://127.0.0.1:")
 		assert env["AWS_ENDPOINT_URL_STS"] == env["AWS_ENDPOINT_URL_SFN"]
+		assert env["AWS_ENDPOINT_URL"] == env["AWS_ENDPOINT_URL_SFN"]   # ECS, Logs, IAM: the lab too
 		assert env["AWS_ACCESS_KEY_ID"] == lab.keys(user)[0]
 	assert lab.admin_env()["AWS_ACCESS_KEY_ID"] == lab.keys("admin")[0]
 	assert len({lab.keys(u)[0] for u in ("task", "noperm", "admin")}) == 3

@@ -347,6 +347,11 @@ def _apply_patches():
 				return _orig(self, *a, **kw)
 		setattr(EC2ContainerServiceBackend, name, locked)
 
+	# (m) DescribeTasks moves a task one step towards STOPPED on every call, so a controller that
+	# polls it sees a stop that never happened: hold tasks where they are until StopTask.
+	from moto.ecs.models import Task as EcsTask
+	EcsTask.advance = lambda self: None
+
 	# (g) SendTaskFailure's cause: moto's handler drops it before the backend, which takes it.
 	def send_task_failure(self):
 		self.stepfunction_backend.send_task_failure(self._get_param("taskToken"), error=self._get_param("error"),
@@ -639,6 +644,8 @@ class Lab:
 			"AWS_REGION": REGION,
 			"AWS_ENDPOINT_URL_SFN": self.endpoint,
 			"AWS_ENDPOINT_URL_STS": self.endpoint,
+			# Every other service too (ECS, Logs, IAM for the controller): nothing reaches AWS.
+			"AWS_ENDPOINT_URL": self.endpoint,
 			"AWS_EC2_METADATA_DISABLED": "true",
 		})
 		return env
@@ -720,6 +727,31 @@ class Lab:
 		"""ECS task ARNs this execution started, in order."""
 		with self._lock:
 			return list(self._exec_tasks.get(exec_arn, []))
+
+	def stop_task(self, task_arn, reason, stop_code="TaskFailedToStart", container_reason=None, exit_code=None):
+		"""Stop an ECS task as ECS would report it: moto's StopTask sets only lastStatus and
+		stoppedReason; the stop code, stoppedAt and the container's reason and exit code are
+		filled here (None leaves the exit code out, as for a container that never started)."""
+		from moto.ecs.models import ecs_backends
+		backend = ecs_backends[ACCOUNT][REGION]
+		with self._lock:
+			found = [(c, t) for c, tasks in backend.tasks.items() for a, t in tasks.items() if a == task_arn]
+		if not found:
+			raise KeyError("no ECS task %s" % task_arn)
+		cluster, task = found[0]
+		self.client("ecs").stop_task(cluster=cluster, task=task_arn, reason=reason)
+		task.stop_code = stop_code
+		task.stopped_at = time.time()
+		for c in task.containers:
+			c.last_status = "STOPPED"
+			if container_reason is not None:
+				c.reason = container_reason
+			if exit_code is None:
+				if hasattr(c, "exitCode"):
+					del c.exitCode
+			else:
+				c.exitCode = exit_code
+		return task
 
 	def describe_task(self, task_arn, exec_arn=""):
 		d = self.client("ecs").describe_tasks(cluster=self.cluster_arn, tasks=[task_arn])["tasks"][0]
