@@ -1,6 +1,8 @@
 /* sfn-agent check: reads a state machine and lists what would make its
  * waitForTaskToken ECS tasks hang or fail to start. */
 #include "src/commands.h"
+#include "base/buf.h"
+#include "base/json.h"
 #include "base/log.h"
 #include "base/term.h"
 #include "agent/arn.h"
@@ -17,19 +19,26 @@ static void usage(FILE *f)
 {
 	fprintf(f,
 		"usage: sfn-agent check --state-machine ARN [--heartbeat S] [--token-env NAME]\n"
+		"                       [--format text|json]\n"
 		"\n"
 		"Reads the state machine (DescribeStateMachine) and reports, for every\n"
 		"ecs:runTask.waitForTaskToken Task in it (Parallel branches and Map states included),\n"
 		"what makes such workflows hang or fail: no TimeoutSeconds, no HeartbeatSeconds or one\n"
 		"not longer than the agent's heartbeat, no TASK_TOKEN override from $$.Task.Token,\n"
 		"Fargate without NetworkConfiguration, nothing retrying ContainerStopped, nothing\n"
-		"catching the agent's errors.  Each finding says what to add.\n"
+		"catching the agent's errors, ErrorEquals names that cannot match (case, \"Ecs.\"),\n"
+		"overrides that leave too little of RunTask's 8,192 characters with a 2,048-character\n"
+		"token.  ecs:runTask.sync Tasks are reported with what the agent does there and how\n"
+		"to move them to waitForTaskToken.  Each finding says what to add.\n"
 		"\n"
 		"  --state-machine ARN   the state machine to read [required]\n"
 		"  --heartbeat S         the agent's --heartbeat in the task; 0: off [60]\n"
 		"  --token-env NAME      the agent's --token-env in the task [TASK_TOKEN]\n"
 		"  --profile NAME        the AWS profile for credentials and region; the keys in\n"
 		"                        AWS_ACCESS_KEY_ID are then not used [none]\n"
+		"  --format FMT          text (one finding a line) or json (one object on stdout:\n"
+		"                        stateMachineArn, tasks, syncTasks, findings [{state, problem,\n"
+		"                        text}], for CI) [text]\n"
 		"  --log-level LEVEL     error, warn, info or debug (SFN_AGENT_LOG_LEVEL) [info]\n"
 		"  --log-format FMT      text or json (SFN_AGENT_LOG_FORMAT) [text]\n"
 		"  -h, --help            this text\n"
@@ -37,9 +46,30 @@ static void usage(FILE *f)
 		"Exit status: 0 no findings, 1 findings, 2 usage or API error.\n");
 }
 
+static void print_json(const char *sm, const struct asl_report *report)
+{
+	struct buf out = BUF_INIT;
+	buf_puts(&out, "{\"stateMachineArn\":");
+	json_append_string(&out, span_str(sm));
+	buf_printf(&out, ",\"tasks\":%zu,\"syncTasks\":%zu,\"findings\":[", report->tasks, report->sync_tasks);
+	for (size_t i = 0; i < report->n; i++) {
+		const struct asl_finding *f = &report->findings[i];
+		buf_puts(&out, i ? ",{\"state\":" : "{\"state\":");
+		json_append_string(&out, span_str(f->state));
+		buf_puts(&out, ",\"problem\":");
+		json_append_string(&out, span_str(asl_problem_name(f->problem)));
+		buf_puts(&out, ",\"text\":");
+		json_append_string(&out, span_str(f->text));
+		buf_putc(&out, '}');
+	}
+	buf_puts(&out, "]}\n");
+	fwrite(out.data, 1, out.len, stdout);
+	buf_free(&out);
+}
+
 int cmd_check(int argc, char **argv)
 {
-	enum { O_SM = 256, O_HB, O_TOKEN_ENV, O_LOG_LEVEL, O_LOG_FORMAT, O_PROFILE };
+	enum { O_SM = 256, O_HB, O_TOKEN_ENV, O_LOG_LEVEL, O_LOG_FORMAT, O_PROFILE, O_FORMAT };
 	static const struct option longopts[] = {
 		{ "state-machine", required_argument, NULL, O_SM },
 		{ "heartbeat", required_argument, NULL, O_HB },
@@ -47,11 +77,13 @@ int cmd_check(int argc, char **argv)
 		{ "log-level", required_argument, NULL, O_LOG_LEVEL },
 		{ "log-format", required_argument, NULL, O_LOG_FORMAT },
 		{ "profile", required_argument, NULL, O_PROFILE },
+		{ "format", required_argument, NULL, O_FORMAT },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct asl_options opt = { ASL_DEFAULT_AGENT_HEARTBEAT, ASL_DEFAULT_TOKEN_ENV };
 	const char *sm = NULL;
+	bool json_out = false;
 	const char *log_level_arg = NULL, *log_format_arg = NULL;
 	int c, rc;
 
@@ -74,6 +106,13 @@ int cmd_check(int argc, char **argv)
 			if (!*optarg)
 				return ctl_usage_error("check", "--profile is empty: give a profile name");
 			creds_use_profile(optarg);
+			break;
+		case O_FORMAT:
+			if (strcmp(optarg, "json") == 0)
+				json_out = true;
+			else if (strcmp(optarg, "text") != 0)
+				return ctl_usage_error("check", "--format %s is not a format: pass --format text or "
+						   "--format json", optarg);
 			break;
 		case 'h':
 			usage(stdout);
@@ -110,13 +149,17 @@ int cmd_check(int argc, char **argv)
 			log_error("%s", err.msg);
 		goto out;
 	}
-	for (size_t i = 0; i < report.n; i++) {
-		char *text = term_escape_str(report.findings[i].text); /* quotes state names */
-		printf("%s\n", text);
-		free(text);
-	}
+	if (json_out)
+		print_json(sm, &report);
+	else
+		for (size_t i = 0; i < report.n; i++) {
+			char *text = term_escape_str(report.findings[i].text); /* quotes state names */
+			printf("%s\n", text);
+			free(text);
+		}
 	if (report.n == 0) {
-		printf("ok: %zu waitForTaskToken task(s), no findings\n", report.tasks);
+		if (!json_out)
+			printf("ok: %zu waitForTaskToken task(s), no findings\n", report.tasks);
 		if (report.tasks == 0)
 			log_warn("the state machine has no ecs:runTask.waitForTaskToken Task: there was nothing "
 				 "to check");

@@ -18,7 +18,18 @@ enum asl_problem {
 	ASL_NO_NETWORK,      /* Fargate without NetworkConfiguration */
 	ASL_NO_RETRY,        /* nothing retries ContainerStopped */
 	ASL_NO_CATCH,        /* some of the agent's errors are not caught */
+	ASL_SYNC_TASK,       /* ecs:runTask.sync: the agent runs there but cannot report */
+	ASL_ERROR_NAME,      /* an ErrorEquals name that cannot match (case, "Ecs." prefix) */
+	ASL_OVERRIDES_SIZE,  /* the overrides with a full-length token leave too little of RunTask's limit */
 };
+
+/* "no-timeout", "error-name", ...: stable names for --format json. */
+const char *asl_problem_name(enum asl_problem p);
+
+/* Room RunTask's overrides must keep for what is set at run time (the
+ * command, input-derived values) beyond the literal overrides and a
+ * 2,048-character token. */
+#define ASL_OVERRIDES_ROOM_MIN 1024
 
 struct asl_finding {
 	enum asl_problem problem;
@@ -35,6 +46,7 @@ struct asl_report {
 	struct asl_finding *findings;
 	size_t n;
 	size_t tasks; /* waitForTaskToken ECS Task states seen */
+	size_t sync_tasks; /* ecs:runTask.sync Task states seen */
 };
 
 #define ASL_DEFAULT_AGENT_HEARTBEAT 60

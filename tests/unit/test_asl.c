@@ -290,7 +290,10 @@ static void test_other_tasks_ignored(void)
 		"\"Resource\": \"arn:aws:lambda:us-east-1:123456789012:function:f\", \"End\": true}}}";
 	struct asl_report r = run(def, NULL);
 	CHECK(r.tasks == 0);
-	CHECK(r.n == 0);
+	/* The .sync task is reported (the agent cannot report there); the
+	 * Lambda task is none of ours. */
+	CHECK(r.sync_tasks == 1);
+	CHECK(r.n == 1 && r.findings[0].problem == ASL_SYNC_TASK && strcmp(r.findings[0].state, "A") == 0);
 	asl_report_free(&r);
 }
 
@@ -370,6 +373,181 @@ static void test_template_cloudformation(void)
 	buf_free(&out);
 }
 
+/* Every finding of def, one per line, for messages. */
+static void dump(const struct asl_report *r)
+{
+	for (size_t i = 0; i < r->n; i++)
+		fprintf(stderr, "  finding: %s\n", r->findings[i].text);
+}
+
+/* The HeartbeatSeconds a finding suggests ("HeartbeatSeconds": N), or -1. */
+static int suggested_heartbeat(const char *text)
+{
+	const char *p = strstr(text, "\"HeartbeatSeconds\": ");
+	return p ? atoi(p + 20) : -1;
+}
+
+/* Step Functions refuses HeartbeatSeconds >= TimeoutSeconds: the advice must
+ * stay below the state's TimeoutSeconds and above the agent's heartbeat. */
+static void test_heartbeat_suggestion_below_timeout(void)
+{
+	static const int timeouts[] = { 120, 150, 200, 301, 3600 };
+	for (size_t i = 0; i < sizeof timeouts / sizeof timeouts[0]; i++) {
+		char t[64];
+		snprintf(t, sizeof t, "\"TimeoutSeconds\": %d,", timeouts[i]);
+		char *a = variant("\"HeartbeatSeconds\": 300, \"TimeoutSeconds\": 3600,", t);
+		struct asl_options opt = { 30, "TASK_TOKEN" };
+		struct asl_report r = run(a, &opt);
+		CHECK(r.n == 1 && r.findings[0].problem == ASL_NO_HEARTBEAT);
+		if (r.n == 1) {
+			int hb = suggested_heartbeat(r.findings[0].text);
+			if (!(hb > 30 && hb < timeouts[i]))
+				fprintf(stderr, "  TimeoutSeconds %d: %s\n", timeouts[i], r.findings[0].text);
+			CHECK(hb > 30 && hb < timeouts[i]);
+		}
+		asl_report_free(&r);
+		free(a);
+	}
+	/* A short one suggests a value below the timeout too. */
+	char *b = variant("\"HeartbeatSeconds\": 300, \"TimeoutSeconds\": 3600,",
+			  "\"HeartbeatSeconds\": 20, \"TimeoutSeconds\": 150,");
+	struct asl_options opt = { 30, "TASK_TOKEN" };
+	struct asl_report r = run(b, &opt);
+	CHECK(r.n == 1 && r.findings[0].problem == ASL_SHORT_HEARTBEAT);
+	if (r.n == 1)
+		CHECK(suggested_heartbeat(r.findings[0].text) == 90);
+	asl_report_free(&r);
+	free(b);
+}
+
+/* No value above twice the agent's heartbeat fits below TimeoutSeconds:
+ * the advice is to raise TimeoutSeconds first. */
+static void test_heartbeat_no_room_says_raise_timeout(void)
+{
+	char *a = variant("\"HeartbeatSeconds\": 300, \"TimeoutSeconds\": 3600,", "\"TimeoutSeconds\": 120,");
+	struct asl_report r = run(a, NULL); /* agent heartbeat 60: 120 leaves no room */
+	CHECK(r.n == 1);
+	if (r.n == 1) {
+		CHECK(r.findings[0].problem == ASL_NO_HEARTBEAT);
+		CHECK(strstr(r.findings[0].text, "raise \"TimeoutSeconds\" above 300, then add \"HeartbeatSeconds\": 300"));
+	} else {
+		dump(&r);
+	}
+	asl_report_free(&r);
+	free(a);
+}
+
+static void test_sync_task(void)
+{
+	char *a = variant("ecs:runTask.waitForTaskToken", "ecs:runTask.sync");
+	struct asl_report r = run(a, NULL);
+	CHECK(r.n == 1 && r.tasks == 0 && r.sync_tasks == 1);
+	if (r.n == 1) {
+		CHECK(r.findings[0].problem == ASL_SYNC_TASK);
+		CHECK(strstr(r.findings[0].text, "PID 1") && strstr(r.findings[0].text, "reports nothing"));
+		CHECK(strstr(r.findings[0].text, "arn:aws:states:::ecs:runTask.waitForTaskToken"));
+	} else {
+		dump(&r);
+	}
+	asl_report_free(&r);
+	free(a);
+	/* Fargate without NetworkConfiguration is found there too. */
+	char *b = variant("ecs:runTask.waitForTaskToken", "ecs:runTask.sync");
+	char *c = strstr(b, NET ", ");
+	memmove(c, c + strlen(NET ", "), strlen(c + strlen(NET ", ")) + 1);
+	r = run(b, NULL);
+	CHECK(r.n == 2 && r.n == 2 && r.findings[1].problem == ASL_NO_NETWORK);
+	asl_report_free(&r);
+	free(b);
+}
+
+static void test_error_names(void)
+{
+	static const struct {
+		const char *name, *fix;
+	} cases[] = {
+		{ "Ecs.AmazonECSException", "ECS.AmazonECSException" },
+		{ "ecs.AccessDeniedException", "ECS.AccessDeniedException" },
+		{ "scriptfailed", "ScriptFailed" },
+		{ "CONTAINERSTOPPED", "ContainerStopped" },
+		{ "states.all", "States.ALL" },
+		{ "States.Taskfailed", "States.TaskFailed" },
+	};
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		char retry[160], want[200];
+		snprintf(retry, sizeof retry, "\"Retry\": [{\"ErrorEquals\": [\"ContainerStopped\", \"%s\"]",
+			 cases[i].name);
+		char *a = variant("\"Retry\": [{\"ErrorEquals\": [\"ContainerStopped\"]", retry);
+		snprintf(want, sizeof want, "Retry's ErrorEquals \"%s\" never matches", cases[i].name);
+		expect_one(a, ASL_ERROR_NAME, "Run", want);
+		snprintf(want, sizeof want, "add \"%s\" in its place", cases[i].fix);
+		expect_one(a, ASL_ERROR_NAME, "Run", want);
+		free(a);
+	}
+	/* Names that are right, or not ours to judge, pass. */
+	char *ok = variant("\"ErrorEquals\": [\"States.ALL\"]",
+			   "\"ErrorEquals\": [\"ECS.AmazonECSException\", \"MyApp.Failed\", \"States.ALL\"]");
+	struct asl_report r = run(ok, NULL);
+	CHECK(r.n == 0);
+	dump(&r);
+	asl_report_free(&r);
+	free(ok);
+	/* A Parallel around the task is read too. */
+	static const char par[] =
+		"{\"StartAt\": \"P\", \"States\": {\"P\": {\"Type\": \"Parallel\", \"Branches\": [{\"StartAt\": "
+		"\"Run\", \"States\": {\"Run\": " GOOD_TASK ", " FAIL_STATE "}}], \"Catch\": [{\"ErrorEquals\": "
+		"[\"Ecs.ServerException\"], \"Next\": \"F\"}], \"End\": true}, \"F\": {\"Type\": \"Fail\"}}}";
+	expect_one(par, ASL_ERROR_NAME, "P", "Catch's ErrorEquals \"Ecs.ServerException\"");
+}
+
+/* Overrides as written, the token counted at 2,048 characters, against
+ * RunTask's 8,192. */
+static void test_overrides_size(void)
+{
+	char big[8000], env[8200];
+	/* 6,000 characters of literal environment: with the token, over the 7,168 that leave room. */
+	memset(big, 'v', 6000);
+	big[6000] = '\0';
+	snprintf(env, sizeof env, "\"Environment\": [{\"Name\": \"TASK_TOKEN\", \"Value.$\": \"$$.Task.Token\"}, "
+				  "{\"Name\": \"BIG\", \"Value\": \"%s\"}]", big);
+	char *a = variant(TOKEN_ENV, env);
+	struct asl_report r = run(a, NULL);
+	CHECK(r.n == 1 && r.findings[0].problem == ASL_OVERRIDES_SIZE);
+	if (r.n == 1)
+		CHECK(strstr(r.findings[0].text, "leaving ") && strstr(r.findings[0].text, "2,048-character task token"));
+	dump(&r);
+	asl_report_free(&r);
+	free(a);
+	/* Over the limit itself: RunTask refuses. */
+	memset(big, 'v', 7000);
+	big[7000] = '\0';
+	snprintf(env, sizeof env, "\"Environment\": [{\"Name\": \"TASK_TOKEN\", \"Value.$\": \"$$.Task.Token\"}, "
+				  "{\"Name\": \"BIG\", \"Value\": \"%s\"}]", big);
+	a = variant(TOKEN_ENV, env);
+	expect_one(a, ASL_OVERRIDES_SIZE, "Run", "more than the 8,192 RunTask accepts");
+	free(a);
+	/* 4,000 characters: with the token, 2,000 left: no finding (the clean
+	 * definition's 2,100 characters are checked by test_clean). */
+	memset(big, 'v', 4000);
+	big[4000] = '\0';
+	snprintf(env, sizeof env, "\"Environment\": [{\"Name\": \"TASK_TOKEN\", \"Value.$\": \"$$.Task.Token\"}, "
+				  "{\"Name\": \"BIG\", \"Value\": \"%s\"}]", big);
+	a = variant(TOKEN_ENV, env);
+	r = run(a, NULL);
+	CHECK(r.n == 0);
+	dump(&r);
+	asl_report_free(&r);
+	free(a);
+}
+
+static void test_problem_names(void)
+{
+	CHECK_STR(asl_problem_name(ASL_NO_TIMEOUT), "no-timeout");
+	CHECK_STR(asl_problem_name(ASL_SYNC_TASK), "sync-task");
+	CHECK_STR(asl_problem_name(ASL_ERROR_NAME), "error-name");
+	CHECK_STR(asl_problem_name(ASL_OVERRIDES_SIZE), "overrides-size");
+}
+
 int main(void)
 {
 	RUN(test_clean);
@@ -389,5 +567,11 @@ int main(void)
 	RUN(test_template_passes_check);
 	RUN(test_template_refusals);
 	RUN(test_template_cloudformation);
+	RUN(test_heartbeat_suggestion_below_timeout);
+	RUN(test_heartbeat_no_room_says_raise_timeout);
+	RUN(test_sync_task);
+	RUN(test_error_names);
+	RUN(test_overrides_size);
+	RUN(test_problem_names);
 	return CHECK_DONE();
 }

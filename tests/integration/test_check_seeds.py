@@ -1,0 +1,130 @@
+"""`sfn-agent check` on the seeds' mistakes (issue 13), against real state machines in the lab, auth on.
+
+The seed definitions are reconstructed from what the issue says of them (they are not in the tree):
+  001  a task with TimeoutSeconds 120 and no HeartbeatSeconds, the agent heartbeating every 30 s:
+       the old advice ("HeartbeatSeconds": 300) was refused by CreateStateMachine;
+  002  Retry on "Ecs.AmazonECSException" (the error is "ECS.") and Catch on "scriptfailed";
+  004  ecs:runTask.sync on Fargate without NetworkConfiguration ("ok" was printed);
+  and the overrides case: literal container overrides that, with a 2,048-character token, leave too
+  little of RunTask's 8,192 characters.
+"""
+import copy
+import json
+import os
+import re
+import sys
+
+sys.path.insert(0, os.path.dirname(__file__))
+from agentlib import stderr_text  # noqa: E402
+
+TIMEOUT = 60
+
+
+def _task(lab, **extra):
+    t = copy.deepcopy(lab.definition(heartbeat=300, timeout=3600)["States"]["RunCommand"])
+    t["Retry"] = [{"ErrorEquals": ["ContainerStopped"], "MaxAttempts": 2}]
+    t["Catch"] = [{"ErrorEquals": ["States.ALL"], "Next": "Failed"}]
+    t.update(extra)
+    return t
+
+
+def _machine(task):
+    return {"StartAt": "Run", "States": {"Run": task, "Failed": {"Type": "Fail"}}}
+
+
+def _check(lab, agent, definition, *args):
+    sm = lab.create_state_machine(definition=definition)
+    p = lab.run_agent([agent, "check", "--state-machine", sm, *args], lab.admin_env(), timeout=30)
+    return sm, p, p.stdout.decode()
+
+
+def test_check_seed_001_heartbeat_advice_is_accepted(lab, agent):
+    task = _task(lab, TimeoutSeconds=120)
+    del task["HeartbeatSeconds"]
+    sm, p, out = _check(lab, agent, _machine(task), "--heartbeat", "30")
+    assert p.returncode == 1, out + stderr_text(p)
+    lines = out.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("Run: no HeartbeatSeconds"), out
+    m = re.search(r'add "HeartbeatSeconds": (\d+)', lines[0])
+    assert m, out
+    hb = int(m.group(1))
+    assert 30 < hb < 120, out
+    # Step Functions takes the advice as given...
+    fixed = copy.deepcopy(task)
+    fixed["HeartbeatSeconds"] = hb
+    lab.create_state_machine(definition=_machine(fixed))
+    # ...where the advice of before (300) was refused: the lab enforces what AWS enforces.
+    old = copy.deepcopy(task)
+    old["HeartbeatSeconds"] = 300
+    try:
+        lab.create_state_machine(definition=_machine(old))
+    except Exception as e:
+        assert "HeartbeatSeconds" in str(e) or "Timeout" in str(e) or "Invalid" in str(e), e
+    else:
+        raise AssertionError("the lab accepted HeartbeatSeconds 300 with TimeoutSeconds 120")
+
+
+def test_check_seed_001_no_room_says_raise_timeout(lab, agent):
+    task = _task(lab, TimeoutSeconds=100)
+    del task["HeartbeatSeconds"]
+    sm, p, out = _check(lab, agent, _machine(task))       # the agent's default heartbeat: 60 s
+    assert p.returncode == 1, out + stderr_text(p)
+    assert 'raise "TimeoutSeconds" above 300, then add "HeartbeatSeconds": 300' in out, out
+    fixed = copy.deepcopy(task)
+    fixed["TimeoutSeconds"], fixed["HeartbeatSeconds"] = 301, 300
+    lab.create_state_machine(definition=_machine(fixed))   # the advice, followed, is accepted
+    sm, p, out = _check(lab, agent, _machine(fixed))
+    assert p.returncode == 0 and out.startswith("ok: "), out
+
+
+def test_check_seed_002_error_names_that_cannot_match(lab, agent):
+    task = _task(lab)
+    task["Retry"] = [{"ErrorEquals": ["ContainerStopped"], "MaxAttempts": 2},
+                     {"ErrorEquals": ["Ecs.AmazonECSException"], "MaxAttempts": 3}]
+    task["Catch"] = [{"ErrorEquals": ["scriptfailed"], "Next": "Failed"},
+                     {"ErrorEquals": ["States.ALL"], "Next": "Failed"}]
+    sm, p, out = _check(lab, agent, _machine(task))
+    assert p.returncode == 1, out + stderr_text(p)
+    assert ('Run: Retry\'s ErrorEquals "Ecs.AmazonECSException" never matches' in out
+            and 'add "ECS.AmazonECSException" in its place' in out), out
+    assert 'Run: Catch\'s ErrorEquals "scriptfailed" never matches' in out and 'add "ScriptFailed"' in out, out
+    assert len(out.splitlines()) == 2, out
+
+
+def test_check_seed_004_sync_is_not_ok(lab, agent):
+    task = _task(lab, Resource="arn:aws:states:::ecs:runTask.sync")
+    del task["Parameters"]["NetworkConfiguration"]
+    del task["HeartbeatSeconds"]
+    task["Parameters"]["Overrides"]["ContainerOverrides"][0].pop("Environment")
+    sm, p, out = _check(lab, agent, _machine(task))
+    assert p.returncode == 1, out + stderr_text(p)
+    assert "ok:" not in out, out
+    assert "Run: runs with ecs:runTask.sync" in out and "PID 1" in out and "reports nothing" in out, out
+    assert "arn:aws:states:::ecs:runTask.waitForTaskToken" in out, out
+    assert "Run: Fargate tasks use awsvpc networking" in out, out
+
+
+def test_check_overrides_that_leave_too_little_room(lab, agent):
+    task = _task(lab)
+    task["Parameters"]["Overrides"]["ContainerOverrides"][0]["Environment"].append(
+        {"Name": "CONFIG", "Value": "x" * 5500})
+    sm, p, out = _check(lab, agent, _machine(task))
+    assert p.returncode == 1, out + stderr_text(p)
+    assert "Run: the overrides are" in out and "2,048-character task token, leaving" in out, out
+
+
+def test_check_format_json(lab, agent):
+    task = _task(lab)
+    task["Catch"] = [{"ErrorEquals": ["scriptfailed"], "Next": "Failed"}]
+    sm, p, out = _check(lab, agent, _machine(task), "--format", "json")
+    assert p.returncode == 1, out + stderr_text(p)
+    d = json.loads(out)
+    assert d["stateMachineArn"] == sm and d["tasks"] == 1 and d["syncTasks"] == 0, d
+    problems = sorted(f["problem"] for f in d["findings"])
+    assert problems == ["error-name", "no-catch"], d
+    assert all(f["state"] == "Run" and f["text"].startswith("Run: ") for f in d["findings"]), d
+    clean = _task(lab)
+    sm, p, out = _check(lab, agent, _machine(clean), "--format", "json")
+    assert p.returncode == 0 and json.loads(out)["findings"] == [], out
+    q = lab.run_agent([agent, "check", "--state-machine", sm, "--format", "yaml"], lab.admin_env(), timeout=10)
+    assert q.returncode == 2 and "--format yaml is not a format" in stderr_text(q), stderr_text(q)
