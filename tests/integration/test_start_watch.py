@@ -116,8 +116,13 @@ def test_start_fail_fast_stops_the_execution(lab, agent):
 
 
 def test_start_does_not_report_a_task_that_reported(lab, agent):
-    """A task stops after its report: that is no failure, and --fail-fast must leave it alone."""
-    sm = lab.create_state_machine(timeout=120)
+    """A task stops after its report: that is no failure, and --fail-fast must leave it alone.  A Wait
+    state after the task keeps the execution RUNNING while ECS shows the task STOPPED."""
+    d = lab.definition(timeout=120)
+    d["States"]["RunCommand"].pop("End")
+    d["States"]["RunCommand"]["Next"] = "Pause"
+    d["States"]["Pause"] = {"Type": "Wait", "Seconds": 3, "End": True}
+    sm = lab.create_state_machine(definition=d)
     p, err = _spawn_start(lab, agent, sm, "--fail-fast", "--input", '{"commands": ["true"]}')
     ex = _execution_of(lab, sm)
     task = lab.wait_for_task(ex)
@@ -125,6 +130,7 @@ def test_start_does_not_report_a_task_that_reported(lab, agent):
     lab.client("stepfunctions").send_task_success(taskToken=task.token, output='{"ok": 1}')
     lab.stop_task(task.arn, "Essential container in task exited", stop_code="EssentialContainerExited",
                   exit_code=0)
+    err.wait_for("ECS task %s STOPPED" % task.arn.rpartition("/")[2])   # seen while the execution waits
     assert _finish(p) == 0, err.text()
     assert "STOPPED while the execution" not in err.text(), err.text()
     assert lab.describe_execution(ex)["status"] == "SUCCEEDED"
