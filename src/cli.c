@@ -4,6 +4,7 @@
 #include "base/input.h"
 #include "base/json.h"
 #include "base/log.h"
+#include "agent/arn.h"
 
 #include <cjson/cJSON.h>
 #include <errno.h>
@@ -106,6 +107,71 @@ struct sfn_client *ctl_client_new(const char *arn_region, struct err *err)
 			 "AWS_DEFAULT_REGION or set them to %s if the calls fail",
 			 arn_region, region, arn_region);
 	return c;
+}
+
+int ctl_state_machine_arg(const char *arg, char arn_region[32], bool *is_name, struct err *err)
+{
+	arn_region[0] = '\0';
+	*is_name = strncmp(arg, "arn:", 4) != 0;
+	if (!*is_name) {
+		struct arn arn;
+		if (arn_parse_state_machine(arg, "--state-machine", &arn, err) != 0)
+			return -1;
+		snprintf(arn_region, 32, "%s", arn.region);
+		return 0;
+	}
+	/* Step Functions' names: 1-80 characters, none that an ARN would split on. */
+	size_t n = strlen(arg);
+	if (n == 0 || n > 80 || strpbrk(arg, ": \t\r\n/"))
+		return err_set(err, "--state-machine \"%.80s\" is neither a state machine ARN "
+				    "(arn:aws:states:REGION:ACCOUNT:stateMachine:NAME) nor a state machine name (1-80 "
+				    "characters without spaces, colons or slashes): pass one of them", arg);
+	return 0;
+}
+
+int ctl_resolve_state_machine(struct sfn_client *c, const char *name, int64_t deadline_ms, char **arn_out,
+			      struct sfn_reply *reply, struct err *err)
+{
+	char *next = NULL;
+	*arn_out = NULL;
+	for (int page = 0; page < 1000; page++) {
+		struct buf body = BUF_INIT;
+		buf_puts(&body, "{\"maxResults\":1000");
+		if (next) {
+			buf_puts(&body, ",\"nextToken\":");
+			json_append_string(&body, span_str(next));
+		}
+		buf_putc(&body, '}');
+		int rc = sfn_call(c, "ListStateMachines", buf_cstr(&body), deadline_ms, reply);
+		buf_free(&body);
+		free(next);
+		next = NULL;
+		if (rc != 0)
+			return -1;
+		cJSON *root = cJSON_ParseWithLength(reply->body.data ? reply->body.data : "", reply->body.len);
+		const cJSON *sm;
+		cJSON_ArrayForEach(sm, cJSON_GetObjectItemCaseSensitive(root, "stateMachines")) {
+			const cJSON *n = cJSON_GetObjectItemCaseSensitive(sm, "name");
+			const cJSON *a = cJSON_GetObjectItemCaseSensitive(sm, "stateMachineArn");
+			if (cJSON_IsString(n) && cJSON_IsString(a) && strcmp(n->valuestring, name) == 0) {
+				*arn_out = xstrdup(a->valuestring);
+				break;
+			}
+		}
+		const cJSON *t = cJSON_GetObjectItemCaseSensitive(root, "nextToken");
+		if (!*arn_out && cJSON_IsString(t) && *t->valuestring)
+			next = xstrdup(t->valuestring);
+		cJSON_Delete(root);
+		if (*arn_out) {
+			log_debug("state machine %s is %s", name, *arn_out);
+			return 0;
+		}
+		if (!next)
+			break;
+	}
+	free(next);
+	return err_set(err, "no state machine is named \"%s\" in %s for these credentials: check the name "
+			    "(names are case-sensitive) and AWS_REGION, or pass the ARN", name, sfn_client_region(c));
 }
 
 void ctl_report_call(const char *operation, const struct sfn_reply *r)

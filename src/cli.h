@@ -43,6 +43,18 @@ int ctl_set_agent_token_env(const char *cmd, const char *arg, struct asl_options
 /* A client whose region falls back to the state machine ARN's. */
 struct sfn_client *ctl_client_new(const char *arn_region, struct err *err);
 
+/* --state-machine as given: an ARN (checked, its region in arn_region) or a
+ * state machine name, to be resolved with ctl_resolve_state_machine.  0, or
+ * -1 with one sentence in err.  *is_name says which. */
+int ctl_state_machine_arg(const char *arg, char arn_region[32], bool *is_name, struct err *err);
+
+/* The ARN of the state machine called name in the client's account and
+ * region (ListStateMachines, every page).  0 with *arn_out malloc'd; -1
+ * when none has that name (err says so, reply->outcome == SFN_OK) or when
+ * the call failed (reply filled in). */
+int ctl_resolve_state_machine(struct sfn_client *c, const char *name, int64_t deadline_ms, char **arn_out,
+			      struct sfn_reply *reply, struct err *err);
+
 /* Prints a refused or failed call as one sentence: the code, the message and
  * what it means ("sfn-agent: error: StartExecution: ..."). */
 void ctl_report_call(const char *operation, const struct sfn_reply *r);

@@ -5,7 +5,6 @@
 #include "base/json.h"
 #include "base/log.h"
 #include "base/term.h"
-#include "agent/arn.h"
 #include "agent/creds/creds.h"
 #include "agent/asl/asl.h"
 #include "src/cli.h"
@@ -18,7 +17,7 @@
 static void usage(FILE *f)
 {
 	fprintf(f,
-		"usage: sfn-agent check --state-machine ARN [--heartbeat S] [--token-env NAME]\n"
+		"usage: sfn-agent check --state-machine ARN|NAME [--heartbeat S] [--token-env NAME]\n"
 		"                       [--format text|json]\n"
 		"\n"
 		"Reads the state machine (DescribeStateMachine) and reports, for every\n"
@@ -31,7 +30,8 @@ static void usage(FILE *f)
 		"token.  ecs:runTask.sync Tasks are reported with what the agent does there and how\n"
 		"to move them to waitForTaskToken.  Each finding says what to add.\n"
 		"\n"
-		"  --state-machine ARN   the state machine to read [required]\n"
+		"  --state-machine ARN   the state machine to read: its ARN, or its name in the account\n"
+		"                        and region of the credentials (ListStateMachines) [required]\n"
 		"  --heartbeat S         the agent's --heartbeat in the task; 0: off [60]\n"
 		"  --token-env NAME      the agent's --token-env in the task [TASK_TOKEN]\n"
 		"  --profile NAME        the AWS profile for credentials and region; the keys in\n"
@@ -130,18 +130,30 @@ int cmd_check(int argc, char **argv)
 	if (!sm)
 		return ctl_usage_error("check", "no state machine given: pass --state-machine ARN");
 
-	struct arn arn;
-	if (arn_parse_state_machine(sm, "--state-machine", &arn, &err) != 0)
+	char sm_region[32];
+	bool sm_is_name;
+	if (ctl_state_machine_arg(sm, sm_region, &sm_is_name, &err) != 0)
 		return ctl_usage_error("check", "%s", err.msg);
 
-	struct sfn_client *client = ctl_client_new(arn.region, &err);
+	struct sfn_client *client = ctl_client_new(sm_region, &err);
 	if (!client) {
 		log_error("%s", err.msg);
 		return CTL_USAGE;
 	}
 	struct sfn_reply reply = { 0 };
 	struct asl_report report = { 0 };
+	char *resolved_arn = NULL;
 	rc = CTL_USAGE;
+	if (sm_is_name) {
+		if (ctl_resolve_state_machine(client, sm, sys_real.mono_ms() + 60000, &resolved_arn, &reply, &err) != 0) {
+			if (reply.outcome != SFN_OK)
+				ctl_report_call("ListStateMachines", &reply);
+			else
+				log_error("%s", err.msg);
+			goto out;
+		}
+		sm = resolved_arn;
+	}
 	if (ctl_check_state_machine(client, sm, &opt, sys_real.mono_ms() + 60000, &report, &reply, &err) != 0) {
 		if (reply.outcome != SFN_OK)
 			ctl_report_call("DescribeStateMachine", &reply);
@@ -173,6 +185,7 @@ int cmd_check(int argc, char **argv)
 		rc = CTL_USAGE;
 	}
 out:
+	free(resolved_arn);
 	asl_report_free(&report);
 	sfn_reply_free(&reply);
 	sfn_client_free(client);

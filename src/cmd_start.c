@@ -8,7 +8,6 @@
 #include "base/log.h"
 #include "base/posix.h"
 #include "base/term.h"
-#include "agent/arn.h"
 #include "agent/aws_json.h"
 #include "agent/creds/creds.h"
 #include "src/cli.h"
@@ -35,7 +34,7 @@
 static void usage(FILE *f)
 {
 	fprintf(f,
-		"usage: sfn-agent start --state-machine ARN [--input JSON|@FILE|-] [--name NAME]\n"
+		"usage: sfn-agent start --state-machine ARN|NAME [--input JSON|@FILE|-] [--name NAME]\n"
 		"                       [--no-wait] [--timeout SECONDS] [--poll SECONDS] [--stop-on-interrupt]\n"
 		"                       [--fail-fast] [--heartbeat S] [--token-env NAME]\n"
 		"\n"
@@ -47,7 +46,8 @@ static void usage(FILE *f)
 		"(ecs:DescribeTasks); a task that stopped while the execution still waits on it is\n"
 		"reported at once, with its stop code, reason and each container's exit code and reason.\n"
 		"\n"
-		"  --state-machine ARN   the state machine to start [required]\n"
+		"  --state-machine ARN   the state machine to start: its ARN, or its name in the account\n"
+		"                        and region of the credentials (ListStateMachines) [required]\n"
 		"  --input JSON          the input: JSON text, @FILE, or - for standard input [{}]\n"
 		"  --name NAME           the execution name [sfn-agent-<UTC time>-<random>]\n"
 		"  --no-wait             print the execution ARN and exit 0 [off]\n"
@@ -862,7 +862,9 @@ int cmd_start(int argc, char **argv)
 	struct start s = { 0 };
 	struct err err = { "" };
 	struct buf input = BUF_INIT;
-	struct arn arn;
+	char sm_region[32];
+	bool sm_is_name;
+	char *resolved_arn = NULL;
 	char name[64];
 	int rc;
 
@@ -871,7 +873,7 @@ int cmd_start(int argc, char **argv)
 	s.checks = (struct asl_options){ ASL_DEFAULT_AGENT_HEARTBEAT, ASL_DEFAULT_TOKEN_ENV };
 	if ((rc = parse_options(&s, argc, argv)) != 0)
 		return rc == HELP_SHOWN ? CTL_OK : rc;
-	if (arn_parse_state_machine(s.sm_arn, "--state-machine", &arn, &err) != 0)
+	if (ctl_state_machine_arg(s.sm_arn, sm_region, &sm_is_name, &err) != 0)
 		return ctl_usage_error("start", "%s", err.msg);
 	if (s.name && ctl_execution_name_validate(s.name, &err) != 0)
 		return ctl_usage_error("start", "%s", err.msg);
@@ -902,10 +904,23 @@ int cmd_start(int argc, char **argv)
 	s.live = isatty(STDERR_FILENO) && log_enabled(LOG_INFO) && ctl_log_is_text();
 
 	rc = CTL_USAGE;
-	s.client = ctl_client_new(arn.region, &err);
+	s.client = ctl_client_new(sm_region, &err);
 	if (!s.client) {
 		log_error("%s", err.msg);
 		goto out;
+	}
+	if (sm_is_name) {
+		struct sfn_reply reply = { 0 };
+		int resolved = ctl_resolve_state_machine(s.client, s.sm_arn, s.sys->mono_ms() + CALL_MS, &resolved_arn,
+							 &reply, &err);
+		if (resolved != 0 && reply.outcome != SFN_OK)
+			ctl_report_call("ListStateMachines", &reply);
+		else if (resolved != 0)
+			log_error("%s", err.msg);
+		sfn_reply_free(&reply);
+		if (resolved != 0)
+			goto out;
+		s.sm_arn = resolved_arn;
 	}
 	if (start_execution(&s, buf_cstr(&input), name) != 0)
 		goto out;
@@ -931,6 +946,7 @@ out:
 	free(s.task_arn);
 	free(s.state);
 	free(s.exec_arn);
+	free(resolved_arn);
 	aws_json_client_free(s.ecs);
 	sfn_client_free(s.client);
 	buf_free(&input);

@@ -292,7 +292,9 @@ def test_start_usage_and_api_errors(lab, agent):
     sm = _machine(lab, agent)
     cases = [
         ([], "--state-machine"),
-        (["--state-machine", "nope"], "not a state machine ARN"),
+        (["--state-machine", "nope"], 'no state machine is named "nope" in us-east-1'),
+        (["--state-machine", "has space"], "neither a state machine ARN"),
+        (["--state-machine", "arn:aws:states:us-east-1:123456789012:execution:x:y"], "is an execution ARN"),
         (["--state-machine", sm, "--input", "{not json"], "not valid JSON"),
         (["--state-machine", sm, "--input", "x" * 10], "not valid JSON"),
         (["--state-machine", sm, "--name", "has space"], "--name"),
@@ -397,3 +399,22 @@ def test_template_usage_errors(lab, agent):
         p = subprocess.run([agent, *args], capture_output=True, env=lablib.clean_env(), timeout=10)
         assert p.returncode == 2, (args, p.stderr)
         assert needle in p.stderr.decode() and p.stdout == b"", (args, needle, p.stderr)
+
+
+def test_state_machine_by_name(lab, agent):
+    """--state-machine takes a name as well as an ARN, resolved in the credentials' account and region."""
+    name = "ctl-named-%d" % int(time.time() * 1000)
+    sm = lab.client("stepfunctions").create_state_machine(
+        name=name, definition=_template(lab, agent), roleArn=lab.sm_role_arn)["stateMachineArn"]
+    by_arn = lab.run_agent([agent, "check", "--state-machine", sm], lab.admin_env(), timeout=30)
+    by_name = lab.run_agent([agent, "check", "--state-machine", name], lab.admin_env(), timeout=30)
+    assert by_name.returncode == 0 and by_name.stdout == by_arn.stdout, stderr_text(by_name)
+    p = lab.run_agent([agent, "start", "--state-machine", name, "--no-wait"], lab.admin_env(), timeout=30)
+    assert p.returncode == 0, stderr_text(p)
+    ex = p.stdout.decode().strip()
+    assert ex.startswith(sm.replace(":stateMachine:", ":execution:") + ":"), (ex, sm)
+    assert lab.describe_execution(ex)["stateMachineArn"] == sm
+    for cmd in ("check", "start"):
+        q = lab.run_agent([agent, cmd, "--state-machine", name + "-nothing"], lab.admin_env(), timeout=30)
+        assert q.returncode == 2, stderr_text(q)
+        assert 'no state machine is named "%s-nothing" in us-east-1' % name in stderr_text(q), stderr_text(q)
