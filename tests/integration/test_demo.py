@@ -2,6 +2,7 @@
 agent, SUCCEEDED with the job's result.  demo.py exits 1 unless the controller printed exactly the
 result the job computes."""
 import os
+import re
 import subprocess
 import sys
 
@@ -17,3 +18,4 @@ def test_make_demo_workflow_succeeds(lab, agent):  # demo.py starts a lab of its
     assert p.returncode == 0, out[-4000:]
     assert "SUCCEEDED" in out, out[-4000:]
     assert "sfn-agent: SendTaskSuccess delivered" in out, out[-4000:]
+    assert re.search(r"start +sfn-agent: ECS task [0-9a-f-]+ RUNNING", out), out[-4000:]   # its status, on the progress

@@ -94,6 +94,8 @@ def main(argv):
 			problems.append("the controller printed %r, not the job's result %s" % (r.output, json.dumps(want)))
 		if d.get("output") and json.loads(d["output"]) != want:
 			problems.append("the execution's output is %s, not the job's result" % d["output"])
+		if not any("ECS task" in l and "RUNNING" in l for l in r.stderr.decode("utf-8", "replace").splitlines()):
+			problems.append("the controller's progress never showed the ECS task's status")
 		if not r.tasks or any(rc != 0 for _, rc in r.tasks):
 			problems.append("the ECS task's agent exited %s" % [rc for _, rc in r.tasks])
 		ok = not problems
