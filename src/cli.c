@@ -394,6 +394,7 @@ int ctl_task_state_scan(const char *body, size_t len, struct ctl_task_state *t)
 		t->last_status = dup_string(task, "lastStatus");
 		t->stop_code = dup_string(task, "stopCode");
 		t->stopped_reason = dup_string(task, "stoppedReason");
+		t->task_definition_arn = dup_string(task, "taskDefinitionArn");
 		const cJSON *cs = cJSON_GetObjectItemCaseSensitive(task, "containers");
 		const cJSON *list = cJSON_IsArray(cs) ? cs : NULL;
 		const cJSON *c;
@@ -430,7 +431,51 @@ void ctl_task_state_free(struct ctl_task_state *t)
 	free(t->stop_code);
 	free(t->stopped_reason);
 	free(t->failure);
+	free(t->task_definition_arn);
 	memset(t, 0, sizeof *t);
+}
+
+int ctl_awslogs_scan(const char *body, size_t len, struct ctl_awslogs **out)
+{
+	*out = NULL;
+	cJSON *root = cJSON_ParseWithLength(body, len);
+	const cJSON *td = cJSON_GetObjectItemCaseSensitive(root, "taskDefinition");
+	const cJSON *cds = cJSON_GetObjectItemCaseSensitive(td, "containerDefinitions");
+	if (!cJSON_IsArray(cds)) {
+		cJSON_Delete(root);
+		return -1;
+	}
+	int n = 0;
+	size_t cap = 0;
+	const cJSON *cd;
+	cJSON_ArrayForEach(cd, cds) {
+		const cJSON *lc = cJSON_GetObjectItemCaseSensitive(cd, "logConfiguration");
+		const cJSON *driver = cJSON_GetObjectItemCaseSensitive(lc, "logDriver");
+		const cJSON *opts = cJSON_GetObjectItemCaseSensitive(lc, "options");
+		const cJSON *group = cJSON_GetObjectItemCaseSensitive(opts, "awslogs-group");
+		const cJSON *prefix = cJSON_GetObjectItemCaseSensitive(opts, "awslogs-stream-prefix");
+		const cJSON *name = cJSON_GetObjectItemCaseSensitive(cd, "name");
+		if (!cJSON_IsString(driver) || strcmp(driver->valuestring, "awslogs") != 0 || !cJSON_IsString(group) ||
+		    !cJSON_IsString(prefix) || !cJSON_IsString(name))
+			continue;
+		*out = array_reserve(*out, (size_t)n, &cap, sizeof **out);
+		(*out)[n].container = xstrdup(name->valuestring);
+		(*out)[n].group = xstrdup(group->valuestring);
+		(*out)[n].prefix = xstrdup(prefix->valuestring);
+		n++;
+	}
+	cJSON_Delete(root);
+	return n;
+}
+
+void ctl_awslogs_free(struct ctl_awslogs *a, int n)
+{
+	for (int i = 0; i < n; i++) {
+		free(a[i].container);
+		free(a[i].group);
+		free(a[i].prefix);
+	}
+	free(a);
 }
 
 char *ctl_task_cluster(const char *task_arn)

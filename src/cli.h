@@ -110,7 +110,20 @@ struct ctl_task_state {
 	} *containers;
 	size_t n_containers;
 	char *failure;        /* failures[0].reason (MISSING: ECS no longer knows the task) */
+	char *task_definition_arn;
 };
+
+/* Where the awslogs driver of one container writes: group, and streams
+ * PREFIX/CONTAINER/TASK-ID. */
+struct ctl_awslogs {
+	char *container, *group, *prefix;
+};
+
+/* The containers of a DescribeTaskDefinition answer that log with awslogs
+ * and a stream prefix (without one, the stream name is not knowable).
+ * Returns how many (*out malloc'd), or -1 when body is not such an answer. */
+int ctl_awslogs_scan(const char *body, size_t len, struct ctl_awslogs **out);
+void ctl_awslogs_free(struct ctl_awslogs *a, int n);
 
 /* 0, or -1 when body is not a DescribeTasks answer. */
 int ctl_task_state_scan(const char *body, size_t len, struct ctl_task_state *t);

@@ -10,6 +10,7 @@
 #include "base/term.h"
 #include "agent/aws_json.h"
 #include "agent/creds/creds.h"
+#include "agent/logs.h"
 #include "src/cli.h"
 
 #include <cjson/cJSON.h>
@@ -36,7 +37,7 @@ static void usage(FILE *f)
 	fprintf(f,
 		"usage: sfn-agent start --state-machine ARN|NAME [--input JSON|@FILE|-] [--name NAME]\n"
 		"                       [--no-wait] [--timeout SECONDS] [--poll SECONDS] [--stop-on-interrupt]\n"
-		"                       [--fail-fast] [--heartbeat S] [--token-env NAME]\n"
+		"                       [--fail-fast] [--logs] [--heartbeat S] [--token-env NAME]\n"
 		"\n"
 		"Starts an execution (StartExecution).  With --no-wait, prints its ARN and exits.\n"
 		"Otherwise checks the state machine as `sfn-agent check` does (findings are warnings),\n"
@@ -62,6 +63,9 @@ static void usage(FILE *f)
 		"                        stop the execution (StopExecution, error TaskStopped) and exit 1;\n"
 		"                        by default the reason is shown and start keeps waiting (a Retry\n"
 		"                        may start a new task, which is followed) [off]\n"
+		"  --logs                follow the container's log lines in CloudWatch Logs while the\n"
+		"                        execution runs, each on stderr after \"CONTAINER| \" (the task\n"
+		"                        definition's awslogs group and stream prefix) [off]\n"
 		"  --heartbeat S         the agent's --heartbeat in the task, for the checks [60]\n"
 		"  --token-env NAME      the agent's --token-env in the task, for the checks [TASK_TOKEN]\n"
 		"  --profile NAME        the AWS profile for credentials and region; the keys in\n"
@@ -78,7 +82,7 @@ struct start {
 	const char *sm_arn;
 	const char *input_arg;
 	const char *name;
-	bool no_wait, stop_on_interrupt, fail_fast;
+	bool no_wait, stop_on_interrupt, fail_fast, logs;
 	int64_t timeout_ms; /* 0: wait forever */
 	int64_t poll_ms;
 	struct asl_options checks; /* what the agent in the task is told, for the checks */
@@ -99,6 +103,9 @@ struct start {
 	char task_status[24]; /* its lastStatus, "" until known */
 	bool task_done;      /* its stop is known (shown, or it ended normally): stop asking */
 	bool task_waiting;   /* the history says Step Functions still waits on the newest task */
+	struct logs_follower *log_streams; /* --logs: the streams followed, of every task seen */
+	bool logs_known;     /* the newest task's streams are followed, or it has none (said) */
+	bool logs_none_said, logs_failed_said;
 	char **tasks_seen;
 	size_t n_tasks_seen, cap_tasks_seen;
 	long long newest_event;
@@ -257,7 +264,7 @@ out:
 static int parse_options(struct start *s, int argc, char **argv)
 {
 	enum { O_SM = 256, O_INPUT, O_NAME, O_NO_WAIT, O_TIMEOUT, O_POLL, O_STOP, O_HB, O_TOKEN_ENV, O_LOG_LEVEL,
-	       O_LOG_FORMAT, O_PROFILE, O_FAIL_FAST };
+	       O_LOG_FORMAT, O_PROFILE, O_FAIL_FAST, O_LOGS };
 	static const struct option longopts[] = {
 		{ "state-machine", required_argument, NULL, O_SM },
 		{ "input", required_argument, NULL, O_INPUT },
@@ -267,6 +274,7 @@ static int parse_options(struct start *s, int argc, char **argv)
 		{ "poll", required_argument, NULL, O_POLL },
 		{ "stop-on-interrupt", no_argument, NULL, O_STOP },
 		{ "fail-fast", no_argument, NULL, O_FAIL_FAST },
+		{ "logs", no_argument, NULL, O_LOGS },
 		{ "heartbeat", required_argument, NULL, O_HB },
 		{ "token-env", required_argument, NULL, O_TOKEN_ENV },
 		{ "log-level", required_argument, NULL, O_LOG_LEVEL },
@@ -290,6 +298,7 @@ static int parse_options(struct start *s, int argc, char **argv)
 		case O_NO_WAIT: s->no_wait = true; break;
 		case O_STOP: s->stop_on_interrupt = true; break;
 		case O_FAIL_FAST: s->fail_fast = true; break;
+		case O_LOGS: s->logs = true; break;
 		case O_TIMEOUT:
 			if (ctl_parse_seconds(optarg, 0, 86400.0 * 366, &v) != 0)
 				return ctl_usage_error("start", "--timeout %s is not a number of seconds: pass e.g. "
@@ -508,6 +517,7 @@ static bool follow_history(struct start *s, int64_t deadline_ms)
 		s->task_arn = xstrdup(arn);
 		s->task_status[0] = '\0';
 		s->task_done = false;
+		s->logs_known = false;
 	}
 out:
 	ctl_history_free(&h);
@@ -584,12 +594,96 @@ static int stop_for_task(struct start *s, const char *cause_text)
 	return rc;
 }
 
+/* ---- --logs ---- */
+
+static void print_log_line(void *ctx, const char *label, const char *message, size_t len)
+{
+	struct start *s = ctx;
+	while (len > 0 && (message[len - 1] == '\n' || message[len - 1] == '\r'))
+		len--;
+	struct buf line = BUF_INIT;
+	term_escape(&line, label, strlen(label));
+	buf_puts(&line, "| ");
+	term_escape(&line, message, len);
+	buf_putc(&line, '\n');
+	live_clear(s);
+	if (write_all(STDERR_FILENO, line.data, line.len) != 0)
+		s->live = false;
+	buf_free(&line);
+}
+
+/* The newest task's awslogs streams, from its task definition. */
+static void follow_task_logs(struct start *s, const char *task_definition_arn, int64_t deadline_ms)
+{
+	struct buf body = BUF_INIT;
+	struct sfn_reply reply = { 0 };
+	struct ctl_awslogs *logs = NULL;
+	int n = -1;
+	s->logs_known = true;
+	buf_puts(&body, "{\"taskDefinition\":");
+	json_append_string(&body, span_str(task_definition_arn));
+	buf_putc(&body, '}');
+	if (aws_json_call(s->ecs, "DescribeTaskDefinition", buf_cstr(&body), deadline_ms, &reply) != 0) {
+		say(s, LOG_WARN, "--logs: cannot read the task definition (DescribeTaskDefinition: %s%s%s%s)",
+		    reply.code, reply.code[0] ? ": " : "", reply.message,
+		    reply.outcome == SFN_ACCESS_DENIED ? "; ecs:DescribeTaskDefinition would let start find the logs" : "");
+		goto out;
+	}
+	n = ctl_awslogs_scan(reply.body.data ? reply.body.data : "", reply.body.len, &logs);
+	if (n <= 0) {
+		if (!s->logs_none_said) {
+			char *td = term_escape_str(task_definition_arn);
+			say(s, LOG_WARN, "--logs: the task definition %s has no awslogs log configuration with a stream "
+					 "prefix, so there are no log lines to follow", td);
+			free(td);
+		}
+		s->logs_none_said = true;
+		goto out;
+	}
+	if (!s->log_streams) {
+		struct err err = { "" };
+		struct aws_json_client *c = aws_json_client_new(s->sys, &aws_service_logs, sfn_client_region(s->client), &err);
+		if (!c) {
+			say(s, LOG_WARN, "--logs: %s", err.msg);
+			goto out;
+		}
+		s->log_streams = logs_follower_new(c);
+	}
+	for (int i = 0; i < n; i++) {
+		struct buf stream = BUF_INIT;
+		buf_printf(&stream, "%s/%s/%s", logs[i].prefix, logs[i].container, task_id(s->task_arn));
+		say(s, LOG_DEBUG, "--logs: following %s %s", logs[i].group, buf_cstr(&stream));
+		logs_follower_add(s->log_streams, logs[i].group, buf_cstr(&stream), logs[i].container);
+		buf_free(&stream);
+	}
+out:
+	if (n > 0)
+		ctl_awslogs_free(logs, n);
+	sfn_reply_free(&reply);
+	buf_free(&body);
+}
+
+static void read_logs(struct start *s, int64_t deadline_ms)
+{
+	if (!s->log_streams)
+		return;
+	struct sfn_reply reply = { 0 };
+	if (logs_follower_poll(s->log_streams, deadline_ms, print_log_line, s, &reply) != 0 && !s->logs_failed_said) {
+		say(s, LOG_WARN, "--logs: cannot read the log lines (GetLogEvents: %s%s%s%s); asking again at the next poll",
+		    reply.code, reply.code[0] ? ": " : "", reply.message,
+		    reply.outcome == SFN_ACCESS_DENIED ? "; logs:GetLogEvents on the log group would let start read them" : "");
+		s->logs_failed_said = true;
+	}
+	sfn_reply_free(&reply);
+}
+
 /* Best effort, like the history: DescribeTasks on the newest task, its
  * status on the progress line.  Returns true when --fail-fast ended the
- * wait (*rc set). */
-static bool watch_task(struct start *s, int64_t deadline_ms, int *rc)
+ * wait (*rc set).  ended: the execution has ended, only the status and the
+ * logs are of interest. */
+static bool watch_task(struct start *s, int64_t deadline_ms, bool ended_already, int *rc)
 {
-	if (!s->task_arn || s->task_done || s->ecs_off)
+	if (!s->task_arn || s->ecs_off || (s->task_done && (!s->logs || s->logs_known)))
 		return false;
 	if (!s->ecs) {
 		struct err err = { "" };
@@ -634,6 +728,10 @@ static bool watch_task(struct start *s, int64_t deadline_ms, int *rc)
 		}
 		goto out;
 	}
+	if (s->logs && !s->logs_known && t.task_definition_arn)
+		follow_task_logs(s, t.task_definition_arn, deadline_ms);
+	if (s->task_done || ended_already)
+		goto out;
 	if (strcmp(t.last_status, s->task_status) != 0) {
 		snprintf(s->task_status, sizeof s->task_status, "%s", t.last_status);
 		char *status = term_escape_str(t.last_status);
@@ -778,12 +876,18 @@ static int wait_execution(struct start *s)
 		if (terminal_status(s->status)) {
 			/* A short run ends between two polls: show its task all the same. */
 			follow_history(s, s->sys->mono_ms() + 5000);
+			if (s->logs) {
+				int ignored;
+				watch_task(s, s->sys->mono_ms() + 5000, true, &ignored);
+				read_logs(s, s->sys->mono_ms() + 10000);
+			}
 			break;
 		}
 		if (follow_history(s, call_deadline) || changed)
 			interval = s->poll_ms;
-		if (watch_task(s, call_deadline, &rc))
+		if (watch_task(s, call_deadline, false, &rc))
 			goto out;
+		read_logs(s, call_deadline);
 next_poll:
 		if ((sig = wait_signal(s, 0)) != 0) {
 			rc = interrupted(s, sig);
@@ -947,6 +1051,7 @@ out:
 	free(s.state);
 	free(s.exec_arn);
 	free(resolved_arn);
+	logs_follower_free(s.log_streams);
 	aws_json_client_free(s.ecs);
 	sfn_client_free(s.client);
 	buf_free(&input);

@@ -193,3 +193,61 @@ def test_start_without_describe_tasks_says_so_and_goes_on(lab, agent):
     lab.client("stepfunctions").send_task_success(taskToken=task.token, output='{"ok": 1}')
     assert _finish(p) == 0, err.text()
     assert err.text().count("DescribeTasks is denied") == 1, err.text()
+
+
+LOG_SCRIPT = r"""
+i=1
+while [ $i -le 45 ]; do
+	echo "line $i"
+	if [ $((i % 15)) = 0 ]; then sleep 0.6; fi
+	i=$((i + 1))
+done
+printf 'esc \033[31m red\n'
+echo '{"done": true}'
+"""
+
+
+def test_start_logs_every_line_once_in_order(lab, agent):
+    sm = lab.create_state_machine(heartbeat=20, timeout=120)
+    player = lab.play_ecs(agent, extra_args=["--heartbeat", "5"], state_machine=sm, awslogs=True)
+    try:
+        p = lab.run_agent([agent, "start", "--state-machine", sm, "--poll", "0.2", "--logs",
+                           "--input", json.dumps({"commands": ["sh", "-c", LOG_SCRIPT]})], lab.admin_env(), timeout=60)
+    finally:
+        player.stop()
+    err = stderr_text(p)
+    assert p.returncode == 0, err
+    got = [ln[len("app| "):] for ln in err.splitlines() if ln.startswith("app| line ")]
+    assert got == ["line %d" % i for i in range(1, 46)], err
+    assert "app| esc \\e[31m red" in err and "\x1b" not in err, err
+    # What was written is what was shown: the agent's own lines too, each once.
+    written = [line for _, line in player.logged]
+    shown = [ln[len("app| "):] for ln in err.splitlines() if ln.startswith("app| ")]
+    assert len(shown) == len(written), (shown, written)
+
+
+def test_start_logs_without_awslogs_says_so_once(lab, agent):
+    ecs = lab.client("ecs")
+    lab_td = ecs.describe_task_definition(taskDefinition=lab.task_definition_arn)["taskDefinition"]
+    cd = dict(lab_td["containerDefinitions"][0])
+    cd.pop("logConfiguration", None)
+    td = ecs.register_task_definition(
+        family="nolog-task", requiresCompatibilities=["FARGATE"], networkMode="awsvpc", cpu="256", memory="512",
+        taskRoleArn=lab_td["taskRoleArn"], executionRoleArn=lab_td["executionRoleArn"],
+        containerDefinitions=[{k: cd[k] for k in ("name", "image", "essential", "memory", "cpu", "entryPoint")}],
+    )["taskDefinition"]["taskDefinitionArn"]
+    d = lab.definition(heartbeat=20, timeout=120)
+    for st in ("RunCommand", "RunDefault"):
+        d["States"][st]["Parameters"]["TaskDefinition"] = td
+    sm = lab.create_state_machine(definition=d)
+    player = lab.play_ecs(agent, extra_args=["--heartbeat", "5"], state_machine=sm)
+    try:
+        p = lab.run_agent([agent, "start", "--state-machine", sm, "--poll", "0.2", "--logs",
+                           "--input", json.dumps({"commands": ["sh", "-c", "sleep 1; echo '{}'"]})],
+                          lab.admin_env(), timeout=60)
+    finally:
+        player.stop()
+    err = stderr_text(p)
+    assert p.returncode == 0, err
+    assert err.count("has no awslogs log configuration") == 1, err
+    assert "nolog-task" in err, err

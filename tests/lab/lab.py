@@ -74,6 +74,8 @@ ACCOUNT = "123456789012"
 CLUSTER = "lab"
 CONTAINER = "app"
 TASK_FAMILY = "lab-task"
+LOG_GROUP = "/ecs/lab-task"     # the lab task definition's awslogs group; streams "lab/app/<task id>"
+LOG_PREFIX = "lab"
 
 ADMIN_POLICY = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}
 SEND_ALL = ["states:SendTaskSuccess", "states:SendTaskFailure", "states:SendTaskHeartbeat"]
@@ -595,8 +597,12 @@ class Lab:
 			cpu="256", memory="512", taskRoleArn=self.task_role_arns["task"],
 			executionRoleArn=self.task_role_arns["task"],
 			containerDefinitions=[{"name": CONTAINER, "image": "sfn-agent-lab:latest", "essential": True, "memory": 512, "cpu": 256,
-						   "entryPoint": ["/usr/local/bin/sfn-agent", "--"]}])
+						   "entryPoint": ["/usr/local/bin/sfn-agent", "--"],
+						   "logConfiguration": {"logDriver": "awslogs", "options": {
+							   "awslogs-group": LOG_GROUP, "awslogs-region": REGION,
+							   "awslogs-stream-prefix": LOG_PREFIX}}}])
 		self.task_definition_arn = td["taskDefinition"]["taskDefinitionArn"]
+		self._raw_client("logs", *self._keys["admin"]).create_log_group(logGroupName=LOG_GROUP)
 
 	def _verify_auth(self):
 		from botocore.exceptions import ClientError
@@ -869,16 +875,22 @@ class Lab:
 		self._procs.append(p)
 		return p
 
-	def play_ecs(self, agent_bin, extra_args=(), env_extra=None, state_machine=None, user="task"):
-		return EcsPlayer(self, agent_bin, list(extra_args), dict(env_extra or {}), state_machine, user).start()
+	def play_ecs(self, agent_bin, extra_args=(), env_extra=None, state_machine=None, user="task", awslogs=False):
+		return EcsPlayer(self, agent_bin, list(extra_args), dict(env_extra or {}), state_machine, user,
+				 awslogs).start()
 
 
 class EcsPlayer:
 	"""Plays ECS: each new task runs the agent with the command and environment of its overrides."""
 
-	def __init__(self, lab, agent_bin, extra_args, env_extra, state_machine, user):
+	def __init__(self, lab, agent_bin, extra_args, env_extra, state_machine, user, awslogs=False):
 		self.lab, self.agent_bin, self.extra_args, self.env_extra = lab, agent_bin, extra_args, env_extra
 		self.user = user
+		# awslogs: be the awslogs driver too: every line the container writes (stdout and stderr)
+		# goes to the task definition's log group, stream PREFIX/CONTAINER/TASK-ID, as it comes.
+		# The pipes are then read here: .procs' stdout/stderr are not for the caller.
+		self.awslogs = awslogs
+		self.logged = []        # (stream, line) in the order written
 		self.prefix = None
 		if state_machine:
 			# arn:aws:states:R:A:stateMachine:NAME -> arn:aws:states:R:A:execution:NAME:
@@ -911,9 +923,39 @@ class EcsPlayer:
 					argv = [str(self.agent_bin), *self.extra_args, "--", *task.command]
 					p = self.lab.spawn(argv, env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
 					self.procs.append((task, p))
+					if self.awslogs:
+						self._ship_logs(arn, p)
 				except Exception as e:
 					log("play_ecs: could not start task %s: %s" % (arn, e))
 			self._stop.wait(0.1)
+
+	def _ship_logs(self, task_arn, p):
+		ecs = self.lab.client("ecs")
+		d = ecs.describe_tasks(cluster=task_arn.split("/")[1], tasks=[task_arn])["tasks"][0]
+		td = ecs.describe_task_definition(taskDefinition=d["taskDefinitionArn"])["taskDefinition"]
+		cd = td["containerDefinitions"][0]
+		opts = (cd.get("logConfiguration") or {}).get("options") or {}
+		if (cd.get("logConfiguration") or {}).get("logDriver") != "awslogs":
+			return
+		group = opts["awslogs-group"]
+		stream = "%s/%s/%s" % (opts["awslogs-stream-prefix"], cd["name"], task_arn.rpartition("/")[2])
+		logs = self.lab.client("logs")
+		logs.create_log_stream(logGroupName=group, logStreamName=stream)
+		lock = threading.Lock()
+		last = [0]
+
+		def pump(pipe):
+			for raw in iter(pipe.readline, b""):
+				line = raw.decode("utf-8", "replace").rstrip("\n")
+				with lock:
+					# Distinct, increasing timestamps: the order written is the order read.
+					ts = max(last[0] + 1, int(time.time() * 1000))
+					last[0] = ts
+					logs.put_log_events(logGroupName=group, logStreamName=stream,
+							    logEvents=[{"timestamp": ts, "message": line}])
+					self.logged.append((stream, line))
+		for pipe in (p.stdout, p.stderr):
+			threading.Thread(target=pump, args=(pipe,), daemon=True, name="awslogs").start()
 
 	def stop(self, kill=True):
 		self._stop.set()
