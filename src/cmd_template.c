@@ -18,7 +18,7 @@ static void usage(FILE *f)
 		"usage: sfn-agent template --cluster C --task-definition TD --container NAME\n"
 		"                          [--subnets a,b] [--security-groups g] [--launch-type FARGATE|EC2]\n"
 		"                          [--heartbeat S] [--timeout S] [--format asl|cloudformation]\n"
-		"                          [--assign-public-ip]\n"
+		"                          [--assign-public-ip] [--schedule EXPR [--commands JSON]]\n"
 		"\n"
 		"Prints a state machine that runs CONTAINER of task definition TD on cluster C with\n"
 		"ecs:runTask.waitForTaskToken and waits until sfn-agent (its ENTRYPOINT) reports:\n"
@@ -39,6 +39,11 @@ static void usage(FILE *f)
 		"  --timeout S               TimeoutSeconds [%d]\n"
 		"  --format F                asl: the definition; cloudformation: a template with the\n"
 		"                            state machine, its role and the task role's policy [asl]\n"
+		"  --schedule EXPR           cloudformation only: add an EventBridge Scheduler schedule\n"
+		"                            (rate(...), cron(...) or at(...)) that starts the state\n"
+		"                            machine, and its role (states:StartExecution on it only) [none]\n"
+		"  --commands JSON           with --schedule: the input is {\"commands\": JSON}, the\n"
+		"                            container's command; without it the input is {} [none]\n"
 		"  --log-level LEVEL         error, warn, info or debug (SFN_AGENT_LOG_LEVEL) [info]\n"
 		"  --log-format FMT          text or json (SFN_AGENT_LOG_FORMAT) [text]\n"
 		"  -h, --help                this text\n",
@@ -48,7 +53,7 @@ static void usage(FILE *f)
 int cmd_template(int argc, char **argv)
 {
 	enum { O_CLUSTER = 256, O_TD, O_CONTAINER, O_SUBNETS, O_SGS, O_LT, O_HB, O_TIMEOUT, O_FORMAT, O_PUBLIC,
-	       O_LOG_LEVEL, O_LOG_FORMAT };
+	       O_LOG_LEVEL, O_LOG_FORMAT, O_SCHEDULE, O_COMMANDS };
 	static const struct option longopts[] = {
 		{ "cluster", required_argument, NULL, O_CLUSTER },
 		{ "task-definition", required_argument, NULL, O_TD },
@@ -62,6 +67,8 @@ int cmd_template(int argc, char **argv)
 		{ "assign-public-ip", no_argument, NULL, O_PUBLIC },
 		{ "log-level", required_argument, NULL, O_LOG_LEVEL },
 		{ "log-format", required_argument, NULL, O_LOG_FORMAT },
+		{ "schedule", required_argument, NULL, O_SCHEDULE },
+		{ "commands", required_argument, NULL, O_COMMANDS },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -83,6 +90,8 @@ int cmd_template(int argc, char **argv)
 		case O_SGS: o.security_groups = optarg; break;
 		case O_LT: o.launch_type = optarg; break;
 		case O_PUBLIC: o.assign_public_ip = true; break;
+		case O_SCHEDULE: o.schedule = optarg; break;
+		case O_COMMANDS: o.schedule_commands = optarg; break;
 		case O_FORMAT: format = optarg; break;
 		case O_LOG_LEVEL: log_level_arg = optarg; break;
 		case O_LOG_FORMAT: log_format_arg = optarg; break;
@@ -118,6 +127,11 @@ int cmd_template(int argc, char **argv)
 	bool cfn = strcmp(format, "cloudformation") == 0 || strcmp(format, "cfn") == 0;
 	if (!cfn && strcmp(format, "asl") != 0)
 		return ctl_usage_error("template", "--format %s is not known: pass asl or cloudformation", format);
+	if (template_schedule_validate(o.schedule, o.schedule_commands, &err) != 0)
+		return ctl_usage_error("template", "%s", err.msg);
+	if (o.schedule && !cfn)
+		return ctl_usage_error("template", "--schedule adds a schedule resource, which only the CloudFormation "
+				   "form has: pass --format cloudformation");
 
 	int hb = o.heartbeat_s ? o.heartbeat_s : TEMPLATE_DEFAULT_HEARTBEAT;
 	if (hb <= ASL_DEFAULT_AGENT_HEARTBEAT)

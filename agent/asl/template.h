@@ -23,7 +23,17 @@ struct template_opts {
 	int heartbeat_s;             /* HeartbeatSeconds; 0: default */
 	int timeout_s;               /* TimeoutSeconds; 0: default */
 	bool assign_public_ip;
+	/* CloudFormation only: an EventBridge Scheduler expression ("rate(1 day)",
+	 * "cron(0 3 * * ? *)", "at(...)") that starts the state machine with
+	 * {"commands": <schedule_commands>} ({} when NULL: the container's own
+	 * command).  NULL: no schedule. */
+	const char *schedule;
+	const char *schedule_commands; /* a JSON array of strings */
 };
+
+/* Checks --schedule and --commands before any template is made: 0, or -1
+ * with one sentence in err. */
+int template_schedule_validate(const char *schedule, const char *commands, struct err *err);
 
 /* Appends the definition (2-space indented JSON, newline-terminated) to out.
  * 0, or -1 with err set when the options cannot make a working machine. */

@@ -418,3 +418,45 @@ def test_state_machine_by_name(lab, agent):
         q = lab.run_agent([agent, cmd, "--state-machine", name + "-nothing"], lab.admin_env(), timeout=30)
         assert q.returncode == 2, stderr_text(q)
         assert 'no state machine is named "%s-nothing" in us-east-1' % name in stderr_text(q), stderr_text(q)
+
+
+def test_template_schedule_passes_cfn_lint(lab, agent):
+    """--schedule: an EventBridge Scheduler schedule starting this state machine with {"commands": ...},
+    its role allowed states:StartExecution on this state machine only; cfn-lint clean."""
+    lint = shutil.which("cfn-lint")
+    assert lint, "cfn-lint is not installed: pip install cfn-lint"
+    cmds = ["sh", "-c", "./nightly.sh --all"]
+    for extra, want_input in ((("--commands", json.dumps(cmds)), {"commands": cmds}), ((), {})):
+        text = _template(lab, agent, "--schedule", "cron(0 3 * * ? *)", *extra, fmt="cloudformation")
+        t = json.loads(text)
+        res = t["Resources"]
+        sched = res["Schedule"]
+        assert sched["Type"] == "AWS::Scheduler::Schedule", sched
+        props = sched["Properties"]
+        assert props["ScheduleExpression"] == "cron(0 3 * * ? *)"
+        assert props["Target"]["Arn"] == {"Ref": "StateMachine"}
+        assert props["Target"]["RoleArn"] == {"Fn::GetAtt": ["ScheduleRole", "Arn"]}
+        assert json.loads(props["Target"]["Input"]) == want_input
+        role = res["ScheduleRole"]["Properties"]
+        assert role["AssumeRolePolicyDocument"]["Statement"][0]["Principal"] == {"Service": "scheduler.amazonaws.com"}
+        stmts = [st for p in role["Policies"] for st in p["PolicyDocument"]["Statement"]]
+        assert stmts == [{"Sid": "StartTheStateMachine", "Effect": "Allow", "Action": ["states:StartExecution"],
+                          "Resource": {"Ref": "StateMachine"}}], stmts
+        with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as f:
+            f.write(text)
+        p = subprocess.run([lint, f.name], capture_output=True, timeout=120)
+        os.unlink(f.name)
+        assert p.returncode == 0, (extra, p.stdout.decode() + p.stderr.decode())
+    # The ASL form is unchanged, so a schedule there is refused, as are bad expressions and commands.
+    td, subnet, sg = _setup(lab)
+    base = [agent, "template", "--cluster", lab.cluster_arn, "--task-definition", td, "--container",
+            lablib.CONTAINER, "--subnets", subnet]
+    for extra, needle in ((["--schedule", "rate(1 day)"], "pass --format cloudformation"),
+                          (["--format", "cloudformation", "--schedule", "daily"], "not a schedule expression"),
+                          (["--format", "cloudformation", "--schedule", "rate(1 day)", "--commands", '"ls"'],
+                           "not a JSON array of strings"),
+                          (["--format", "cloudformation", "--commands", '["ls"]'], "pass --schedule")):
+        p = subprocess.run(base + extra, capture_output=True, env=lablib.clean_env(), timeout=10)
+        assert p.returncode == 2 and needle in stderr_text(p), (extra, stderr_text(p))
+    p = subprocess.run(base + ["--help"], capture_output=True, env=lablib.clean_env(), timeout=10)
+    assert b"--schedule EXPR" in p.stdout and b"on it only) [none]" in p.stdout
