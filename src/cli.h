@@ -133,6 +133,19 @@ void ctl_task_state_free(struct ctl_task_state *t);
  * for the short form (".../task/ID": the default cluster). */
 char *ctl_task_cluster(const char *task_arn);
 
+/* start's wait for an execution, on its own: the polling of cmd_start with
+ * the clock, randomness and sleeps of sys and an existing client, no
+ * signals and no live line.  For unit tests with a fake clock.  Returns
+ * start's exit status. */
+struct ctl_start_wait_config {
+	const struct sys *sys;
+	struct sfn_client *client;
+	const char *exec_arn;
+	int64_t poll_ms;    /* --poll */
+	int64_t timeout_ms; /* --timeout; 0: none */
+};
+int ctl_start_wait(const struct ctl_start_wait_config *cfg);
+
 /* "12.3s", "4m05s", "2h03m04s". */
 void ctl_format_elapsed(int64_t ms, char out[32]);
 

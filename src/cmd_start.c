@@ -78,7 +78,7 @@ static void usage(FILE *f)
 		"124 --timeout elapsed, 128+N interrupted by signal N.\n");
 }
 
-struct start {
+struct start_run {
 	const char *sm_arn;
 	const char *input_arg;
 	const char *name;
@@ -94,6 +94,7 @@ struct start {
 	bool ecs_failed;     /* a DescribeTasks failed (said once) */
 	char *exec_arn;
 	sigset_t signals;
+	bool signals_blocked; /* waits watch for them; otherwise (unit tests) they sleep on sys */
 	int64_t started_ms;
 	bool live;           /* stderr is a terminal: a single line, rewritten */
 	bool live_shown;
@@ -114,46 +115,49 @@ struct start {
 
 /* ---- progress on stderr ---- */
 
-static void live_clear(struct start *s)
+static void live_clear(struct start_run *run)
 {
-	if (!s->live_shown)
+	if (!run->live_shown)
 		return;
 	static const char clear[] = "\r\033[K";
 	if (write(STDERR_FILENO, clear, sizeof clear - 1) < 0)
-		s->live = false;
-	s->live_shown = false;
+		run->live = false;
+	run->live_shown = false;
 }
 
 /* Every log line goes through here, so the live line never gets mixed in. */
-#define say(s, level, ...)                       \
+#define say(run, level, ...)                       \
 	do {                                     \
-		live_clear(s);                   \
+		live_clear(run);                   \
 		log_msg(level, __VA_ARGS__);     \
 	} while (0)
 
-static void live_draw(struct start *s)
+static void live_draw(struct start_run *run)
 {
-	if (!s->live)
+	if (!run->live)
 		return;
 	char el[32];
-	ctl_format_elapsed(s->sys->mono_ms() - s->started_ms, el);
+	ctl_format_elapsed(run->sys->mono_ms() - run->started_ms, el);
 	struct buf line = BUF_INIT;
 	/* All three come from the server: escaped, a terminal runs none of them. */
-	char *status = term_escape_str(s->status[0] ? s->status : "STARTING");
+	char *status = term_escape_str(run->status[0] ? run->status : "STARTING");
 	buf_printf(&line, "\r\033[Ksfn-agent: %s %s", status, el);
 	free(status);
-	if (s->state) {
-		char *state = term_escape_str(s->state);
+	if (run->state) {
+		char *state = term_escape_str(run->state);
 		buf_printf(&line, "  state %.60s", state);
 		free(state);
 	}
-	if (s->task_arn) {
-		const char *id = strrchr(s->task_arn, '/');
-		char *task = term_escape_str(id ? id + 1 : s->task_arn);
+	if (run->task_arn) {
+		const char *id = strrchr(run->task_arn, '/');
+		char *task = term_escape_str(id ? id + 1 : run->task_arn);
 		buf_printf(&line, "  task %.40s", task);
 		free(task);
-		if (s->task_status[0])
-			buf_printf(&line, " %s", s->task_status);
+		if (run->task_status[0]) {
+			char *task_status = term_escape_str(run->task_status);
+			buf_printf(&line, " %s", task_status);
+			free(task_status);
+		}
 	}
 	/* A line wider than the terminal wraps, and \r then rewrites only its
 	 * last row: keep it one row, cut on a character boundary. */
@@ -166,18 +170,18 @@ static void live_draw(struct start *s)
 		line.len = n;
 	}
 	if (write(STDERR_FILENO, line.data, line.len) < 0)
-		s->live = false;
+		run->live = false;
 	else
-		s->live_shown = true;
+		run->live_shown = true;
 	buf_free(&line);
 }
 
-static void stop_hint(struct start *s, enum log_level level, const char *why)
+static void stop_hint(struct start_run *run, enum log_level level, const char *why)
 {
-	const struct sys *sys = s->sys;
-	say(s, level, "%s; the execution keeps running, stop it with: aws stepfunctions stop-execution "
+	const struct sys *sys = run->sys;
+	say(run, level, "%s; the execution keeps running, stop it with: aws stepfunctions stop-execution "
 		      "--execution-arn %s --region %s%s%s",
-	    why, s->exec_arn, sfn_client_region(s->client), creds_profile_explicit() ? " --profile " : "",
+	    why, run->exec_arn, sfn_client_region(run->client), creds_profile_explicit() ? " --profile " : "",
 	    creds_profile_explicit() ? creds_profile_name(sys) : "");
 }
 
@@ -261,7 +265,7 @@ out:
 	return rc;
 }
 
-static int parse_options(struct start *s, int argc, char **argv)
+static int parse_options(struct start_run *run, int argc, char **argv)
 {
 	enum { O_SM = 256, O_INPUT, O_NAME, O_NO_WAIT, O_TIMEOUT, O_POLL, O_STOP, O_HB, O_TOKEN_ENV, O_LOG_LEVEL,
 	       O_LOG_FORMAT, O_PROFILE, O_FAIL_FAST, O_LOGS };
@@ -292,31 +296,31 @@ static int parse_options(struct start *s, int argc, char **argv)
 	opterr = 0;
 	while ((c = getopt_long(argc, argv, ":h", longopts, NULL)) != -1) {
 		switch (c) {
-		case O_SM: s->sm_arn = optarg; break;
-		case O_INPUT: s->input_arg = optarg; break;
-		case O_NAME: s->name = optarg; break;
-		case O_NO_WAIT: s->no_wait = true; break;
-		case O_STOP: s->stop_on_interrupt = true; break;
-		case O_FAIL_FAST: s->fail_fast = true; break;
-		case O_LOGS: s->logs = true; break;
+		case O_SM: run->sm_arn = optarg; break;
+		case O_INPUT: run->input_arg = optarg; break;
+		case O_NAME: run->name = optarg; break;
+		case O_NO_WAIT: run->no_wait = true; break;
+		case O_STOP: run->stop_on_interrupt = true; break;
+		case O_FAIL_FAST: run->fail_fast = true; break;
+		case O_LOGS: run->logs = true; break;
 		case O_TIMEOUT:
 			if (ctl_parse_seconds(optarg, 0, 86400.0 * 366, &v) != 0)
 				return ctl_usage_error("start", "--timeout %s is not a number of seconds: pass e.g. "
 						   "--timeout 600, or 0 to wait as long as the execution runs", optarg);
-			s->timeout_ms = (int64_t)(v * 1000);
+			run->timeout_ms = (int64_t)(v * 1000);
 			break;
 		case O_POLL:
 			if (ctl_parse_seconds(optarg, 0.1, 3600, &v) != 0)
 				return ctl_usage_error("start", "--poll %s is not a number of seconds from 0.1 to "
 						   "3600: pass e.g. --poll 2", optarg);
-			s->poll_ms = (int64_t)(v * 1000);
+			run->poll_ms = (int64_t)(v * 1000);
 			break;
 		case O_HB:
-			if ((rc = ctl_set_agent_heartbeat("start", optarg, &s->checks)) != 0)
+			if ((rc = ctl_set_agent_heartbeat("start", optarg, &run->checks)) != 0)
 				return rc;
 			break;
 		case O_TOKEN_ENV:
-			if ((rc = ctl_set_agent_token_env("start", optarg, &s->checks)) != 0)
+			if ((rc = ctl_set_agent_token_env("start", optarg, &run->checks)) != 0)
 				return rc;
 			break;
 		case O_LOG_LEVEL: log_level_arg = optarg; break;
@@ -338,7 +342,7 @@ static int parse_options(struct start *s, int argc, char **argv)
 	if (optind < argc)
 		return ctl_usage_error("start", "unexpected argument \"%s\": pass the input as --input JSON",
 				       argv[optind]);
-	if (!s->sm_arn)
+	if (!run->sm_arn)
 		return ctl_usage_error("start", "no state machine given: pass --state-machine ARN");
 	return 0;
 }
@@ -347,52 +351,57 @@ static int parse_options(struct start *s, int argc, char **argv)
 
 /* Waits up to ms for SIGINT, SIGTERM or SIGHUP (blocked since the start, so
  * one that came during a call is still pending).  Returns the signal or 0. */
-static int wait_signal(const struct start *s, int64_t ms)
+static int wait_signal(const struct start_run *run, int64_t ms)
 {
-	int64_t until = s->sys->mono_ms() + (ms > 0 ? ms : 0);
+	if (!run->signals_blocked) {
+		if (ms > 0)
+			run->sys->sleep_ms(ms);
+		return 0;
+	}
+	int64_t until = run->sys->mono_ms() + (ms > 0 ? ms : 0);
 	for (;;) {
-		int64_t left = until - s->sys->mono_ms();
+		int64_t left = until - run->sys->mono_ms();
 		if (left < 0)
 			left = 0;
 		struct timespec ts = { left / 1000, (left % 1000) * 1000000 };
-		int sig = sigtimedwait(&s->signals, NULL, &ts);
+		int sig = sigtimedwait(&run->signals, NULL, &ts);
 		if (sig > 0)
 			return sig;
 		if (errno == EAGAIN)
 			return 0;
 		if (errno != EINTR) {
 			/* Cannot wait on signals: sleep, and let them be found next time. */
-			s->sys->sleep_ms(left);
+			run->sys->sleep_ms(left);
 			return 0;
 		}
 	}
 }
 
-static int interrupted(struct start *s, int sig)
+static int interrupted(struct start_run *run, int sig)
 {
 	char why[96];
 	snprintf(why, sizeof why, "interrupted by %s", signal_name(sig));
-	if (!s->exec_arn) {
-		say(s, LOG_WARN, "%s before the execution started", why);
+	if (!run->exec_arn) {
+		say(run, LOG_WARN, "%s before the execution started", why);
 		return 128 + sig;
 	}
-	if (!s->stop_on_interrupt) {
-		stop_hint(s, LOG_WARN, why);
+	if (!run->stop_on_interrupt) {
+		stop_hint(run, LOG_WARN, why);
 		return 128 + sig;
 	}
 	struct buf body = BUF_INIT;
 	struct sfn_reply reply = { 0 };
 	buf_puts(&body, "{\"executionArn\":");
-	json_append_string(&body, span_str(s->exec_arn));
+	json_append_string(&body, span_str(run->exec_arn));
 	buf_printf(&body, ",\"error\":\"sfn-agent.Interrupted\",\"cause\":\"sfn-agent start received %s "
 			  "(--stop-on-interrupt)\"}", signal_name(sig));
-	say(s, LOG_INFO, "%s: stopping the execution (--stop-on-interrupt)", why);
-	if (sfn_call(s->client, "StopExecution", buf_cstr(&body), s->sys->mono_ms() + 15000, &reply) == 0) {
-		say(s, LOG_INFO, "stopped execution %s", s->exec_arn);
+	say(run, LOG_INFO, "%s: stopping the execution (--stop-on-interrupt)", why);
+	if (sfn_call(run->client, "StopExecution", buf_cstr(&body), run->sys->mono_ms() + 15000, &reply) == 0) {
+		say(run, LOG_INFO, "stopped execution %s", run->exec_arn);
 	} else {
-		live_clear(s);
+		live_clear(run);
 		ctl_report_call("StopExecution", &reply);
-		stop_hint(s, LOG_ERROR, "the execution was not stopped");
+		stop_hint(run, LOG_ERROR, "the execution was not stopped");
 	}
 	sfn_reply_free(&reply);
 	buf_free(&body);
@@ -401,19 +410,19 @@ static int interrupted(struct start *s, int sig)
 
 /* ---- the calls ---- */
 
-static int start_execution(struct start *s, const char *input, const char *name)
+static int start_execution(struct start_run *run, const char *input, const char *name)
 {
 	struct buf body = BUF_INIT;
 	struct sfn_reply reply = { 0 };
 	int rc = -1;
 	buf_puts(&body, "{\"stateMachineArn\":");
-	json_append_string(&body, span_str(s->sm_arn));
+	json_append_string(&body, span_str(run->sm_arn));
 	buf_puts(&body, ",\"name\":");
 	json_append_string(&body, span_str(name));
 	buf_puts(&body, ",\"input\":");
 	json_append_string(&body, span_str(input));
 	buf_putc(&body, '}');
-	if (sfn_call(s->client, "StartExecution", buf_cstr(&body), s->sys->mono_ms() + CALL_MS, &reply) != 0) {
+	if (sfn_call(run->client, "StartExecution", buf_cstr(&body), run->sys->mono_ms() + CALL_MS, &reply) != 0) {
 		ctl_report_call("StartExecution", &reply);
 		if (strcmp(reply.code, "ExecutionAlreadyExists") == 0)
 			log_error("an execution named \"%s\" exists already: pass another --name, or leave --name "
@@ -423,7 +432,7 @@ static int start_execution(struct start *s, const char *input, const char *name)
 	cJSON *root = cJSON_ParseWithLength(reply.body.data ? reply.body.data : "", reply.body.len);
 	const cJSON *arn = cJSON_GetObjectItemCaseSensitive(root, "executionArn");
 	if (cJSON_IsString(arn) && *arn->valuestring) {
-		s->exec_arn = xstrdup(arn->valuestring);
+		run->exec_arn = xstrdup(arn->valuestring);
 		rc = 0;
 	} else {
 		log_error("StartExecution answered without an executionArn: check that AWS_ENDPOINT_URL_SFN "
@@ -438,12 +447,12 @@ out:
 
 /* The findings of `check`, as warnings: worth reading while the execution
  * runs, never a reason not to run it. */
-static void warn_findings(struct start *s)
+static void warn_findings(struct start_run *run)
 {
 	struct asl_report report = { 0 };
 	struct sfn_reply reply = { 0 };
 	struct err err = { "" };
-	if (ctl_check_state_machine(s->client, s->sm_arn, &s->checks, s->sys->mono_ms() + 10000, &report, &reply,
+	if (ctl_check_state_machine(run->client, run->sm_arn, &run->checks, run->sys->mono_ms() + 10000, &report, &reply,
 				    &err) != 0) {
 		if (reply.outcome == SFN_ACCESS_DENIED)
 			log_debug("not checking the state machine: DescribeStateMachine is denied to these "
@@ -459,65 +468,65 @@ static void warn_findings(struct start *s)
 		log_warn("check: %s", report.findings[i].text);
 	if (report.n)
 		log_warn("check: %zu finding(s); `sfn-agent check --state-machine %s` lists them again", report.n,
-			 s->sm_arn);
+			 run->sm_arn);
 out:
 	asl_report_free(&report);
 	sfn_reply_free(&reply);
 }
 
-static bool seen_task(struct start *s, const char *arn)
+static bool seen_task(struct start_run *run, const char *arn)
 {
-	for (size_t i = 0; i < s->n_tasks_seen; i++)
-		if (strcmp(s->tasks_seen[i], arn) == 0)
+	for (size_t i = 0; i < run->n_tasks_seen; i++)
+		if (strcmp(run->tasks_seen[i], arn) == 0)
 			return true;
 	return false;
 }
 
 /* Best effort: the history only adds to the progress shown.  Returns true
  * when there are new events (something is happening: poll sooner). */
-static bool follow_history(struct start *s, int64_t deadline_ms)
+static bool follow_history(struct start_run *run, int64_t deadline_ms)
 {
 	struct buf body = BUF_INIT;
 	struct sfn_reply reply = { 0 };
 	struct ctl_history h = { 0 };
 	bool moved = false;
 	buf_puts(&body, "{\"executionArn\":");
-	json_append_string(&body, span_str(s->exec_arn));
+	json_append_string(&body, span_str(run->exec_arn));
 	buf_puts(&body, ",\"reverseOrder\":true,\"maxResults\":100}");
-	if (sfn_call(s->client, "GetExecutionHistory", buf_cstr(&body), deadline_ms, &reply) != 0) {
-		if (!s->history_failed)
-			say(s, LOG_DEBUG, "cannot follow the execution history (%s%s%s): the ECS task will not be "
+	if (sfn_call(run->client, "GetExecutionHistory", buf_cstr(&body), deadline_ms, &reply) != 0) {
+		if (!run->history_failed)
+			say(run, LOG_DEBUG, "cannot follow the execution history (%s%s%s): the ECS task will not be "
 					  "shown", reply.code, reply.code[0] ? ": " : "", reply.message);
-		s->history_failed = true;
+		run->history_failed = true;
 		goto out;
 	}
 	if (ctl_history_scan(reply.body.data ? reply.body.data : "", reply.body.len, &h) != 0)
 		goto out;
-	moved = h.newest_id > s->newest_event;
-	s->task_waiting = h.task_waiting;
-	s->newest_event = h.newest_id > s->newest_event ? h.newest_id : s->newest_event;
-	if (h.state && (!s->state || strcmp(h.state, s->state) != 0)) {
-		say(s, LOG_DEBUG, "state %s", h.state);
-		free(s->state);
-		s->state = xstrdup(h.state);
+	moved = h.newest_id > run->newest_event;
+	run->task_waiting = h.task_waiting;
+	run->newest_event = h.newest_id > run->newest_event ? h.newest_id : run->newest_event;
+	if (h.state && (!run->state || strcmp(h.state, run->state) != 0)) {
+		say(run, LOG_DEBUG, "state %s", h.state);
+		free(run->state);
+		run->state = xstrdup(h.state);
 	}
 	/* Oldest first, so the tasks are listed in the order they started. */
 	for (size_t i = h.n_task_arns; i-- > 0;) {
 		const char *arn = h.task_arns[i];
-		if (seen_task(s, arn))
+		if (seen_task(run, arn))
 			continue;
-		if (s->n_tasks_seen < MAX_TASKS_SHOWN) {
-			say(s, LOG_INFO, "ECS task %s", arn);
-		} else if (s->n_tasks_seen == MAX_TASKS_SHOWN) {
-			say(s, LOG_INFO, "more ECS tasks: not listing them");
+		if (run->n_tasks_seen < MAX_TASKS_SHOWN) {
+			say(run, LOG_INFO, "ECS task %s", arn);
+		} else if (run->n_tasks_seen == MAX_TASKS_SHOWN) {
+			say(run, LOG_INFO, "more ECS tasks: not listing them");
 		}
-		s->tasks_seen = array_reserve(s->tasks_seen, s->n_tasks_seen, &s->cap_tasks_seen, sizeof *s->tasks_seen);
-		s->tasks_seen[s->n_tasks_seen++] = xstrdup(arn);
-		free(s->task_arn);
-		s->task_arn = xstrdup(arn);
-		s->task_status[0] = '\0';
-		s->task_done = false;
-		s->logs_known = false;
+		run->tasks_seen = array_reserve(run->tasks_seen, run->n_tasks_seen, &run->cap_tasks_seen, sizeof *run->tasks_seen);
+		run->tasks_seen[run->n_tasks_seen++] = xstrdup(arn);
+		free(run->task_arn);
+		run->task_arn = xstrdup(arn);
+		run->task_status[0] = '\0';
+		run->task_done = false;
+		run->logs_known = false;
 	}
 out:
 	ctl_history_free(&h);
@@ -537,12 +546,12 @@ static const char *task_id(const char *arn)
 /* What ECS says of a stopped task, as lines on stderr and as one cause for
  * StopExecution.  Server text is escaped for the terminal; the cause is
  * JSON and keeps it as it came. */
-static void show_stopped_task(struct start *s, const struct ctl_task_state *t, struct buf *cause)
+static void show_stopped_task(struct start_run *run, const struct ctl_task_state *t, struct buf *cause)
 {
 	char *code = term_escape_str(t->stop_code), *why = term_escape_str(t->stopped_reason);
-	say(s, LOG_WARN, "ECS task %s STOPPED while the execution still waits on it: %s%s%s", task_id(s->task_arn),
+	say(run, LOG_WARN, "ECS task %s STOPPED while the execution still waits on it: %s%s%s", task_id(run->task_arn),
 	    code[0] ? code : "(no stop code)", why[0] ? ": " : "", why);
-	buf_printf(cause, "ECS task %s stopped (%s)%s%s", task_id(s->task_arn),
+	buf_printf(cause, "ECS task %s stopped (%s)%s%s", task_id(run->task_arn),
 		   t->stop_code ? t->stop_code : "no stop code", t->stopped_reason ? ": " : "",
 		   t->stopped_reason ? t->stopped_reason : "");
 	free(code);
@@ -553,7 +562,7 @@ static void show_stopped_task(struct start *s, const struct ctl_task_state *t, s
 		char exit_text[48] = "no exit code";
 		if (c->has_exit_code)
 			snprintf(exit_text, sizeof exit_text, "exit code %d", c->exit_code);
-		say(s, LOG_WARN, "  container %s: %s%s%s", name[0] ? name : "(unnamed)", exit_text,
+		say(run, LOG_WARN, "  container %s: %s%s%s", name[0] ? name : "(unnamed)", exit_text,
 		    reason[0] ? ": " : "", reason);
 		buf_printf(cause, "; container %s: %s%s%s", c->name ? c->name : "(unnamed)", exit_text,
 			   c->reason ? ": " : "", c->reason ? c->reason : "");
@@ -563,7 +572,7 @@ static void show_stopped_task(struct start *s, const struct ctl_task_state *t, s
 }
 
 /* StopExecution with error TaskStopped; the exit status of start. */
-static int stop_for_task(struct start *s, const char *cause_text)
+static int stop_for_task(struct start_run *run, const char *cause_text)
 {
 	struct buf body = BUF_INIT;
 	struct sfn_reply reply = { 0 };
@@ -571,22 +580,22 @@ static int stop_for_task(struct start *s, const char *cause_text)
 	/* A cause is at most 32,768 characters; the reason fits in far less. */
 	size_t n = strlen(cause_text) > 4000 ? 4000 : strlen(cause_text);
 	buf_puts(&body, "{\"executionArn\":");
-	json_append_string(&body, span_str(s->exec_arn));
+	json_append_string(&body, span_str(run->exec_arn));
 	buf_puts(&body, ",\"error\":\"TaskStopped\",\"cause\":");
 	json_append_string(&body, span_of(cause_text, n));
 	buf_putc(&body, '}');
-	say(s, LOG_INFO, "stopping the execution (--fail-fast)");
-	if (sfn_call(s->client, "StopExecution", buf_cstr(&body), s->sys->mono_ms() + 15000, &reply) == 0) {
+	say(run, LOG_INFO, "stopping the execution (--fail-fast)");
+	if (sfn_call(run->client, "StopExecution", buf_cstr(&body), run->sys->mono_ms() + 15000, &reply) == 0) {
 		char el[32];
-		ctl_format_elapsed(s->sys->mono_ms() - s->started_ms, el);
-		say(s, LOG_ERROR, "execution ABORTED after %s (--fail-fast): %s", el, s->exec_arn);
+		ctl_format_elapsed(run->sys->mono_ms() - run->started_ms, el);
+		say(run, LOG_ERROR, "execution ABORTED after %s (--fail-fast): %s", el, run->exec_arn);
 		char *shown = term_escape_str(cause_text);
 		fprintf(stderr, "error: TaskStopped\ncause: %s\n", shown);
 		free(shown);
 	} else {
-		live_clear(s);
+		live_clear(run);
 		ctl_report_call("StopExecution", &reply);
-		stop_hint(s, LOG_ERROR, "the execution was not stopped");
+		stop_hint(run, LOG_ERROR, "the execution was not stopped");
 		rc = CTL_USAGE;
 	}
 	sfn_reply_free(&reply);
@@ -598,7 +607,7 @@ static int stop_for_task(struct start *s, const char *cause_text)
 
 static void print_log_line(void *ctx, const char *label, const char *message, size_t len)
 {
-	struct start *s = ctx;
+	struct start_run *run = ctx;
 	while (len > 0 && (message[len - 1] == '\n' || message[len - 1] == '\r'))
 		len--;
 	struct buf line = BUF_INIT;
@@ -606,54 +615,54 @@ static void print_log_line(void *ctx, const char *label, const char *message, si
 	buf_puts(&line, "| ");
 	term_escape(&line, message, len);
 	buf_putc(&line, '\n');
-	live_clear(s);
+	live_clear(run);
 	if (write_all(STDERR_FILENO, line.data, line.len) != 0)
-		s->live = false;
+		run->live = false;
 	buf_free(&line);
 }
 
 /* The newest task's awslogs streams, from its task definition. */
-static void follow_task_logs(struct start *s, const char *task_definition_arn, int64_t deadline_ms)
+static void follow_task_logs(struct start_run *run, const char *task_definition_arn, int64_t deadline_ms)
 {
 	struct buf body = BUF_INIT;
 	struct sfn_reply reply = { 0 };
 	struct ctl_awslogs *logs = NULL;
 	int n = -1;
-	s->logs_known = true;
+	run->logs_known = true;
 	buf_puts(&body, "{\"taskDefinition\":");
 	json_append_string(&body, span_str(task_definition_arn));
 	buf_putc(&body, '}');
-	if (aws_json_call(s->ecs, "DescribeTaskDefinition", buf_cstr(&body), deadline_ms, &reply) != 0) {
-		say(s, LOG_WARN, "--logs: cannot read the task definition (DescribeTaskDefinition: %s%s%s%s)",
+	if (aws_json_call(run->ecs, "DescribeTaskDefinition", buf_cstr(&body), deadline_ms, &reply) != 0) {
+		say(run, LOG_WARN, "--logs: cannot read the task definition (DescribeTaskDefinition: %s%s%s%s)",
 		    reply.code, reply.code[0] ? ": " : "", reply.message,
 		    reply.outcome == SFN_ACCESS_DENIED ? "; ecs:DescribeTaskDefinition would let start find the logs" : "");
 		goto out;
 	}
 	n = ctl_awslogs_scan(reply.body.data ? reply.body.data : "", reply.body.len, &logs);
 	if (n <= 0) {
-		if (!s->logs_none_said) {
+		if (!run->logs_none_said) {
 			char *td = term_escape_str(task_definition_arn);
-			say(s, LOG_WARN, "--logs: the task definition %s has no awslogs log configuration with a stream "
+			say(run, LOG_WARN, "--logs: the task definition %s has no awslogs log configuration with a stream "
 					 "prefix, so there are no log lines to follow", td);
 			free(td);
 		}
-		s->logs_none_said = true;
+		run->logs_none_said = true;
 		goto out;
 	}
-	if (!s->log_streams) {
+	if (!run->log_streams) {
 		struct err err = { "" };
-		struct aws_json_client *c = aws_json_client_new(s->sys, &aws_service_logs, sfn_client_region(s->client), &err);
+		struct aws_json_client *c = aws_json_client_new(run->sys, &aws_service_logs, sfn_client_region(run->client), &err);
 		if (!c) {
-			say(s, LOG_WARN, "--logs: %s", err.msg);
+			say(run, LOG_WARN, "--logs: %s", err.msg);
 			goto out;
 		}
-		s->log_streams = logs_follower_new(c);
+		run->log_streams = logs_follower_new(c);
 	}
 	for (int i = 0; i < n; i++) {
 		struct buf stream = BUF_INIT;
-		buf_printf(&stream, "%s/%s/%s", logs[i].prefix, logs[i].container, task_id(s->task_arn));
-		say(s, LOG_DEBUG, "--logs: following %s %s", logs[i].group, buf_cstr(&stream));
-		logs_follower_add(s->log_streams, logs[i].group, buf_cstr(&stream), logs[i].container);
+		buf_printf(&stream, "%s/%s/%s", logs[i].prefix, logs[i].container, task_id(run->task_arn));
+		say(run, LOG_DEBUG, "--logs: following %s %s", logs[i].group, buf_cstr(&stream));
+		logs_follower_add(run->log_streams, logs[i].group, buf_cstr(&stream), logs[i].container);
 		buf_free(&stream);
 	}
 out:
@@ -663,16 +672,16 @@ out:
 	buf_free(&body);
 }
 
-static void read_logs(struct start *s, int64_t deadline_ms)
+static void read_logs(struct start_run *run, int64_t deadline_ms)
 {
-	if (!s->log_streams)
+	if (!run->log_streams)
 		return;
 	struct sfn_reply reply = { 0 };
-	if (logs_follower_poll(s->log_streams, deadline_ms, print_log_line, s, &reply) != 0 && !s->logs_failed_said) {
-		say(s, LOG_WARN, "--logs: cannot read the log lines (GetLogEvents: %s%s%s%s); asking again at the next poll",
+	if (logs_follower_poll(run->log_streams, deadline_ms, print_log_line, run, &reply) != 0 && !run->logs_failed_said) {
+		say(run, LOG_WARN, "--logs: cannot read the log lines (GetLogEvents: %s%s%s%s); asking again at the next poll",
 		    reply.code, reply.code[0] ? ": " : "", reply.message,
 		    reply.outcome == SFN_ACCESS_DENIED ? "; logs:GetLogEvents on the log group would let start read them" : "");
-		s->logs_failed_said = true;
+		run->logs_failed_said = true;
 	}
 	sfn_reply_free(&reply);
 }
@@ -681,16 +690,16 @@ static void read_logs(struct start *s, int64_t deadline_ms)
  * status on the progress line.  Returns true when --fail-fast ended the
  * wait (*rc set).  ended: the execution has ended, only the status and the
  * logs are of interest. */
-static bool watch_task(struct start *s, int64_t deadline_ms, bool ended_already, int *rc)
+static bool watch_task(struct start_run *run, int64_t deadline_ms, bool ended_already, int *rc)
 {
-	if (!s->task_arn || s->ecs_off || (s->task_done && (!s->logs || s->logs_known)))
+	if (!run->task_arn || run->ecs_off || (run->task_done && (!run->logs || run->logs_known)))
 		return false;
-	if (!s->ecs) {
+	if (!run->ecs) {
 		struct err err = { "" };
-		s->ecs = aws_json_client_new(s->sys, &aws_service_ecs, sfn_client_region(s->client), &err);
-		if (!s->ecs) {
-			say(s, LOG_WARN, "cannot watch the ECS task: %s", err.msg);
-			s->ecs_off = true;
+		run->ecs = aws_json_client_new(run->sys, &aws_service_ecs, sfn_client_region(run->client), &err);
+		if (!run->ecs) {
+			say(run, LOG_WARN, "cannot watch the ECS task: %s", err.msg);
+			run->ecs_off = true;
 			return false;
 		}
 	}
@@ -698,7 +707,7 @@ static bool watch_task(struct start *s, int64_t deadline_ms, bool ended_already,
 	struct sfn_reply reply = { 0 };
 	struct ctl_task_state t = { 0 };
 	bool ended = false;
-	char *cluster = ctl_task_cluster(s->task_arn);
+	char *cluster = ctl_task_cluster(run->task_arn);
 	buf_putc(&body, '{');
 	if (cluster) {
 		buf_puts(&body, "\"cluster\":");
@@ -706,56 +715,56 @@ static bool watch_task(struct start *s, int64_t deadline_ms, bool ended_already,
 		buf_putc(&body, ',');
 	}
 	buf_puts(&body, "\"tasks\":[");
-	json_append_string(&body, span_str(s->task_arn));
+	json_append_string(&body, span_str(run->task_arn));
 	buf_puts(&body, "]}");
-	if (aws_json_call(s->ecs, "DescribeTasks", buf_cstr(&body), deadline_ms, &reply) != 0) {
+	if (aws_json_call(run->ecs, "DescribeTasks", buf_cstr(&body), deadline_ms, &reply) != 0) {
 		if (reply.outcome == SFN_ACCESS_DENIED) {
-			say(s, LOG_WARN, "cannot watch the ECS task: DescribeTasks is denied to these credentials "
+			say(run, LOG_WARN, "cannot watch the ECS task: DescribeTasks is denied to these credentials "
 					 "(ecs:DescribeTasks on the task lets start show its status and why it stopped)");
-			s->ecs_off = true;
-		} else if (!s->ecs_failed) {
-			say(s, LOG_WARN, "cannot read the ECS task's status (DescribeTasks: %s%s%s); asking again at "
+			run->ecs_off = true;
+		} else if (!run->ecs_failed) {
+			say(run, LOG_WARN, "cannot read the ECS task's status (DescribeTasks: %s%s%s); asking again at "
 					 "the next poll", reply.code, reply.code[0] ? ": " : "", reply.message);
-			s->ecs_failed = true;
+			run->ecs_failed = true;
 		}
 		goto out;
 	}
 	if (ctl_task_state_scan(reply.body.data ? reply.body.data : "", reply.body.len, &t) != 0 || !t.last_status) {
 		if (t.failure && strcmp(t.failure, "MISSING") == 0) {
-			say(s, LOG_WARN, "ECS no longer knows task %s (it keeps a stopped task for about an hour)",
-			    task_id(s->task_arn));
-			s->task_done = true;
+			say(run, LOG_WARN, "ECS no longer knows task %s (it keeps a stopped task for about an hour)",
+			    task_id(run->task_arn));
+			run->task_done = true;
 		}
 		goto out;
 	}
-	if (s->logs && !s->logs_known && t.task_definition_arn)
-		follow_task_logs(s, t.task_definition_arn, deadline_ms);
-	if (s->task_done || ended_already)
+	if (run->logs && !run->logs_known && t.task_definition_arn)
+		follow_task_logs(run, t.task_definition_arn, deadline_ms);
+	if (run->task_done || ended_already)
 		goto out;
-	if (strcmp(t.last_status, s->task_status) != 0) {
-		snprintf(s->task_status, sizeof s->task_status, "%s", t.last_status);
+	if (strcmp(t.last_status, run->task_status) != 0) {
+		snprintf(run->task_status, sizeof run->task_status, "%s", t.last_status);
 		char *status = term_escape_str(t.last_status);
-		say(s, LOG_INFO, "ECS task %s %s", task_id(s->task_arn), status);
+		say(run, LOG_INFO, "ECS task %s %s", task_id(run->task_arn), status);
 		free(status);
 	}
 	if (strcmp(t.last_status, "STOPPED") != 0)
 		goto out;
-	s->task_done = true;
+	run->task_done = true;
 	/* A task that reported stops after its report: ask the history again
 	 * (read after the stop) whether Step Functions still waits on it. */
-	char *arn = xstrdup(s->task_arn);
-	follow_history(s, deadline_ms);
-	bool same = strcmp(arn, s->task_arn) == 0;
+	char *arn = xstrdup(run->task_arn);
+	follow_history(run, deadline_ms);
+	bool same = strcmp(arn, run->task_arn) == 0;
 	free(arn);
-	if (!same || !s->task_waiting)
+	if (!same || !run->task_waiting)
 		goto out;
 	struct buf cause = BUF_INIT;
-	show_stopped_task(s, &t, &cause);
-	if (s->fail_fast) {
-		*rc = stop_for_task(s, buf_cstr(&cause));
+	show_stopped_task(run, &t, &cause);
+	if (run->fail_fast) {
+		*rc = stop_for_task(run, buf_cstr(&cause));
 		ended = true;
 	} else {
-		say(s, LOG_WARN, "the execution keeps waiting on this task until its HeartbeatSeconds or TimeoutSeconds "
+		say(run, LOG_WARN, "the execution keeps waiting on this task until its HeartbeatSeconds or TimeoutSeconds "
 				 "(a Retry starts a new one); --fail-fast would stop it now");
 	}
 	buf_free(&cause);
@@ -769,7 +778,7 @@ out:
 
 /* Error and cause of an execution that did not succeed: DescribeExecution
  * has them for FAILED; otherwise the newest history event that carries one. */
-static int report_failure(struct start *s, const cJSON *desc)
+static int report_failure(struct start_run *run, const cJSON *desc)
 {
 	const cJSON *e = cJSON_GetObjectItemCaseSensitive(desc, "error");
 	const cJSON *c = cJSON_GetObjectItemCaseSensitive(desc, "cause");
@@ -780,9 +789,9 @@ static int report_failure(struct start *s, const cJSON *desc)
 		struct sfn_reply reply = { 0 };
 		struct ctl_history h = { 0 };
 		buf_puts(&body, "{\"executionArn\":");
-		json_append_string(&body, span_str(s->exec_arn));
+		json_append_string(&body, span_str(run->exec_arn));
 		buf_puts(&body, ",\"reverseOrder\":true,\"maxResults\":100}");
-		if (sfn_call(s->client, "GetExecutionHistory", buf_cstr(&body), s->sys->mono_ms() + 10000, &reply) ==
+		if (sfn_call(run->client, "GetExecutionHistory", buf_cstr(&body), run->sys->mono_ms() + 10000, &reply) ==
 			    0 &&
 		    ctl_history_scan(reply.body.data ? reply.body.data : "", reply.body.len, &h) == 0 && h.error) {
 			error = h.error, h.error = NULL;
@@ -794,13 +803,13 @@ static int report_failure(struct start *s, const cJSON *desc)
 		buf_free(&body);
 	}
 	/* Timeouts and stops often carry neither: say what the status means. */
-	if (!error && !cause && strcmp(s->status, "TIMED_OUT") == 0)
+	if (!error && !cause && strcmp(run->status, "TIMED_OUT") == 0)
 		cause = xstrdup("(none given: the execution ran longer than the state machine's TimeoutSeconds)");
-	else if (!error && !cause && strcmp(s->status, "ABORTED") == 0)
+	else if (!error && !cause && strcmp(run->status, "ABORTED") == 0)
 		cause = xstrdup("(none given: the execution was stopped with StopExecution)");
 	char el[32];
-	ctl_format_elapsed(s->sys->mono_ms() - s->started_ms, el);
-	say(s, LOG_ERROR, "execution %s after %s: %s", s->status, el, s->exec_arn);
+	ctl_format_elapsed(run->sys->mono_ms() - run->started_ms, el);
+	say(run, LOG_ERROR, "execution %s after %s: %s", run->status, el, run->exec_arn);
 	/* The user asked for this execution's result: error and cause are it,
 	 * printed as such (not log lines), like the output on success. */
 	char *error_shown = term_escape_str(error ? error : "(none given)");
@@ -813,123 +822,123 @@ static int report_failure(struct start *s, const cJSON *desc)
 	return CTL_FINDINGS;
 }
 
-static bool terminal_status(const char *st)
+static bool terminal_status(const char *status)
 {
-	return strcmp(st, "SUCCEEDED") == 0 || strcmp(st, "FAILED") == 0 || strcmp(st, "TIMED_OUT") == 0 ||
-	       strcmp(st, "ABORTED") == 0;
+	return strcmp(status, "SUCCEEDED") == 0 || strcmp(status, "FAILED") == 0 || strcmp(status, "TIMED_OUT") == 0 ||
+	       strcmp(status, "ABORTED") == 0;
 }
 
-static int wait_execution(struct start *s)
+static int wait_execution(struct start_run *run)
 {
 	struct buf body = BUF_INIT;
 	struct sfn_reply reply = { 0 };
 	cJSON *desc = NULL;
-	int64_t interval = s->poll_ms;
-	int64_t deadline = s->timeout_ms ? s->started_ms + s->timeout_ms : 0;
-	int64_t last_report = s->started_ms;
+	int64_t interval = run->poll_ms;
+	int64_t deadline = run->timeout_ms ? run->started_ms + run->timeout_ms : 0;
+	int64_t last_report = run->started_ms;
 	int rc = CTL_USAGE, sig;
 	char el[32];
 
 	buf_puts(&body, "{\"executionArn\":");
-	json_append_string(&body, span_str(s->exec_arn));
+	json_append_string(&body, span_str(run->exec_arn));
 	buf_putc(&body, '}');
 	for (;;) {
-		int64_t now = s->sys->mono_ms();
+		int64_t now = run->sys->mono_ms();
 		int64_t call_deadline = now + CALL_MS;
 		if (deadline && call_deadline > deadline)
 			call_deadline = deadline;
 		cJSON_Delete(desc);
 		desc = NULL;
-		int call_rc = sfn_call(s->client, "DescribeExecution", buf_cstr(&body), call_deadline, &reply);
+		int call_rc = sfn_call(run->client, "DescribeExecution", buf_cstr(&body), call_deadline, &reply);
 		/* Reads may lag the write that created the execution for a moment. */
 		if (call_rc != 0 && strcmp(reply.code, "ExecutionDoesNotExist") == 0 &&
-		    s->sys->mono_ms() - s->started_ms < 10000) {
-			say(s, LOG_DEBUG, "DescribeExecution does not know the new execution yet; asking again");
+		    run->sys->mono_ms() - run->started_ms < 10000) {
+			say(run, LOG_DEBUG, "DescribeExecution does not know the new execution yet; asking again");
 			goto next_poll;
 		}
 		if (call_rc != 0) {
-			if ((sig = wait_signal(s, 0)) != 0) {
-				rc = interrupted(s, sig);
+			if ((sig = wait_signal(run, 0)) != 0) {
+				rc = interrupted(run, sig);
 				goto out;
 			}
-			if (deadline && s->sys->mono_ms() >= deadline)
+			if (deadline && run->sys->mono_ms() >= deadline)
 				goto timed_out;
-			live_clear(s);
+			live_clear(run);
 			ctl_report_call("DescribeExecution", &reply);
-			stop_hint(s, LOG_ERROR, "cannot follow the execution");
+			stop_hint(run, LOG_ERROR, "cannot follow the execution");
 			goto out;
 		}
 		desc = cJSON_ParseWithLength(reply.body.data ? reply.body.data : "", reply.body.len);
-		const cJSON *st = cJSON_GetObjectItemCaseSensitive(desc, "status");
-		if (!cJSON_IsString(st)) {
-			say(s, LOG_ERROR, "DescribeExecution answered without a status: check that "
+		const cJSON *status = cJSON_GetObjectItemCaseSensitive(desc, "status");
+		if (!cJSON_IsString(status)) {
+			say(run, LOG_ERROR, "DescribeExecution answered without a status: check that "
 					  "AWS_ENDPOINT_URL_SFN points at Step Functions");
 			goto out;
 		}
-		bool changed = strcmp(st->valuestring, s->status) != 0;
+		bool changed = strcmp(status->valuestring, run->status) != 0;
 		if (changed) {
-			snprintf(s->status, sizeof s->status, "%s", st->valuestring);
-			ctl_format_elapsed(s->sys->mono_ms() - s->started_ms, el);
-			if (!terminal_status(s->status))
-				say(s, LOG_INFO, "%s (%s)", s->status, el);
+			snprintf(run->status, sizeof run->status, "%s", status->valuestring);
+			ctl_format_elapsed(run->sys->mono_ms() - run->started_ms, el);
+			if (!terminal_status(run->status))
+				say(run, LOG_INFO, "%s (%s)", run->status, el);
 		}
-		if (terminal_status(s->status)) {
+		if (terminal_status(run->status)) {
 			/* A short run ends between two polls: show its task all the same. */
-			follow_history(s, s->sys->mono_ms() + 5000);
-			if (s->logs) {
+			follow_history(run, run->sys->mono_ms() + 5000);
+			if (run->logs) {
 				int ignored;
-				watch_task(s, s->sys->mono_ms() + 5000, true, &ignored);
-				read_logs(s, s->sys->mono_ms() + 10000);
+				watch_task(run, run->sys->mono_ms() + 5000, true, &ignored);
+				read_logs(run, run->sys->mono_ms() + 10000);
 			}
 			break;
 		}
-		if (follow_history(s, call_deadline) || changed)
-			interval = s->poll_ms;
-		if (watch_task(s, call_deadline, false, &rc))
+		if (follow_history(run, call_deadline) || changed)
+			interval = run->poll_ms;
+		if (watch_task(run, call_deadline, false, &rc))
 			goto out;
-		read_logs(s, call_deadline);
+		read_logs(run, call_deadline);
 next_poll:
-		if ((sig = wait_signal(s, 0)) != 0) {
-			rc = interrupted(s, sig);
+		if ((sig = wait_signal(run, 0)) != 0) {
+			rc = interrupted(run, sig);
 			goto out;
 		}
-		if (deadline && s->sys->mono_ms() >= deadline)
+		if (deadline && run->sys->mono_ms() >= deadline)
 			goto timed_out;
-		if (!s->live && s->sys->mono_ms() - last_report >= QUIET_REPORT_MS) {
-			ctl_format_elapsed(s->sys->mono_ms() - s->started_ms, el);
-			say(s, LOG_INFO, "still %s after %s", s->status[0] ? s->status : "STARTING", el);
-			last_report = s->sys->mono_ms();
+		if (!run->live && run->sys->mono_ms() - last_report >= QUIET_REPORT_MS) {
+			ctl_format_elapsed(run->sys->mono_ms() - run->started_ms, el);
+			say(run, LOG_INFO, "still %s after %s", run->status[0] ? run->status : "STARTING", el);
+			last_report = run->sys->mono_ms();
 		}
 
 		/* Never sooner than --poll; a little jitter so that many waiters
 		 * started together do not call in step. */
-		int64_t sleep = interval + (int64_t)(s->sys->random() % (uint32_t)(interval / 5 + 1));
-		int64_t wake = s->sys->mono_ms() + sleep;
+		int64_t sleep = interval + (int64_t)(run->sys->random() % (uint32_t)(interval / 5 + 1));
+		int64_t wake = run->sys->mono_ms() + sleep;
 		if (deadline && wake > deadline)
 			wake = deadline;
 		for (;;) {
-			live_draw(s);
-			int64_t left = wake - s->sys->mono_ms();
+			live_draw(run);
+			int64_t left = wake - run->sys->mono_ms();
 			if (left <= 0)
 				break;
 			/* A live line shows the seconds going by. */
-			if ((sig = wait_signal(s, s->live && left > 1000 ? 1000 : left)) != 0) {
-				rc = interrupted(s, sig);
+			if ((sig = wait_signal(run, run->live && left > 1000 ? 1000 : left)) != 0) {
+				rc = interrupted(run, sig);
 				goto out;
 			}
 		}
 		interval = interval * 3 / 2;
-		int64_t cap = s->poll_ms > MAX_POLL_MS ? s->poll_ms : MAX_POLL_MS;
+		int64_t cap = run->poll_ms > MAX_POLL_MS ? run->poll_ms : MAX_POLL_MS;
 		if (interval > cap)
 			interval = cap;
 	}
 
-	ctl_format_elapsed(s->sys->mono_ms() - s->started_ms, el);
-	if (strcmp(s->status, "SUCCEEDED") != 0) {
-		rc = report_failure(s, desc);
+	ctl_format_elapsed(run->sys->mono_ms() - run->started_ms, el);
+	if (strcmp(run->status, "SUCCEEDED") != 0) {
+		rc = report_failure(run, desc);
 		goto out;
 	}
-	say(s, LOG_INFO, "SUCCEEDED after %s", el);
+	say(run, LOG_INFO, "SUCCEEDED after %s", el);
 	const cJSON *output = cJSON_GetObjectItemCaseSensitive(desc, "output");
 	if (!cJSON_IsString(output)) {
 		log_warn("DescribeExecution returned no output for this execution (it may be too large or "
@@ -948,22 +957,43 @@ next_poll:
 	goto out;
 
 timed_out:
-	ctl_format_elapsed(s->timeout_ms, el);
+	ctl_format_elapsed(run->timeout_ms, el);
 	char why[96];
-	snprintf(why, sizeof why, "still %s after %s (--timeout)", s->status[0] ? s->status : "starting", el);
-	stop_hint(s, LOG_ERROR, why);
+	snprintf(why, sizeof why, "still %s after %s (--timeout)", run->status[0] ? run->status : "starting", el);
+	stop_hint(run, LOG_ERROR, why);
 	rc = CTL_TIMEOUT;
 out:
-	live_clear(s);
+	live_clear(run);
 	cJSON_Delete(desc);
 	sfn_reply_free(&reply);
 	buf_free(&body);
 	return rc;
 }
 
+int ctl_start_wait(const struct ctl_start_wait_config *cfg)
+{
+	struct start_run run = { 0 };
+	run.sys = cfg->sys;
+	run.client = cfg->client;
+	run.exec_arn = xstrdup(cfg->exec_arn);
+	run.poll_ms = cfg->poll_ms;
+	run.timeout_ms = cfg->timeout_ms;
+	run.started_ms = run.sys->mono_ms();
+	sigemptyset(&run.signals);
+	int rc = wait_execution(&run);
+	for (size_t i = 0; i < run.n_tasks_seen; i++)
+		free(run.tasks_seen[i]);
+	free(run.tasks_seen);
+	free(run.task_arn);
+	free(run.state);
+	free(run.exec_arn);
+	aws_json_client_free(run.ecs);
+	return rc;
+}
+
 int cmd_start(int argc, char **argv)
 {
-	struct start s = { 0 };
+	struct start_run run = { 0 };
 	struct err err = { "" };
 	struct buf input = BUF_INIT;
 	char sm_region[32];
@@ -972,50 +1002,51 @@ int cmd_start(int argc, char **argv)
 	char name[64];
 	int rc;
 
-	s.poll_ms = 1000;
-	s.sys = &sys_real;
-	s.checks = (struct asl_options){ ASL_DEFAULT_AGENT_HEARTBEAT, ASL_DEFAULT_TOKEN_ENV };
-	if ((rc = parse_options(&s, argc, argv)) != 0)
+	run.poll_ms = 1000;
+	run.sys = &sys_real;
+	run.checks = (struct asl_options){ ASL_DEFAULT_AGENT_HEARTBEAT, ASL_DEFAULT_TOKEN_ENV };
+	if ((rc = parse_options(&run, argc, argv)) != 0)
 		return rc == HELP_SHOWN ? CTL_OK : rc;
-	if (ctl_state_machine_arg(s.sm_arn, sm_region, &sm_is_name, &err) != 0)
+	if (ctl_state_machine_arg(run.sm_arn, sm_region, &sm_is_name, &err) != 0)
 		return ctl_usage_error("start", "%s", err.msg);
-	if (s.name && ctl_execution_name_validate(s.name, &err) != 0)
+	if (run.name && ctl_execution_name_validate(run.name, &err) != 0)
 		return ctl_usage_error("start", "%s", err.msg);
-	if (load_input(s.input_arg, &input, &err) != 0) {
+	if (load_input(run.input_arg, &input, &err) != 0) {
 		buf_free(&input);
 		return ctl_usage_error("start", "%s", err.msg);
 	}
-	if (!s.name) {
+	if (!run.name) {
 		uint64_t rnd;
 		if (getrandom(&rnd, sizeof rnd, GRND_NONBLOCK) != (ssize_t)sizeof rnd)
-			rnd = (uint64_t)s.sys->random() << 32 | s.sys->random();
-		ctl_execution_name_generate(s.sys->wall_ms(), rnd, name);
+			rnd = (uint64_t)run.sys->random() << 32 | run.sys->random();
+		ctl_execution_name_generate(run.sys->wall_ms(), rnd, name);
 	} else {
-		snprintf(name, sizeof name, "%s", s.name);
+		snprintf(name, sizeof name, "%s", run.name);
 	}
 
 	/* From here on Ctrl-C is an event the loop reads, not a kill: once
 	 * StartExecution is sent, whatever happens must end with the ARN said. */
-	sigemptyset(&s.signals);
-	sigaddset(&s.signals, SIGINT);
-	sigaddset(&s.signals, SIGTERM);
-	sigaddset(&s.signals, SIGHUP);
-	if (sigprocmask(SIG_BLOCK, &s.signals, NULL) != 0) {
+	sigemptyset(&run.signals);
+	sigaddset(&run.signals, SIGINT);
+	sigaddset(&run.signals, SIGTERM);
+	sigaddset(&run.signals, SIGHUP);
+	run.signals_blocked = true;
+	if (sigprocmask(SIG_BLOCK, &run.signals, NULL) != 0) {
 		log_error("cannot block SIGINT and SIGTERM: %s", strerror(errno));
 		buf_free(&input);
 		return CTL_USAGE;
 	}
-	s.live = isatty(STDERR_FILENO) && log_enabled(LOG_INFO) && ctl_log_is_text();
+	run.live = isatty(STDERR_FILENO) && log_enabled(LOG_INFO) && ctl_log_is_text();
 
 	rc = CTL_USAGE;
-	s.client = ctl_client_new(sm_region, &err);
-	if (!s.client) {
+	run.client = ctl_client_new(sm_region, &err);
+	if (!run.client) {
 		log_error("%s", err.msg);
 		goto out;
 	}
 	if (sm_is_name) {
 		struct sfn_reply reply = { 0 };
-		int resolved = ctl_resolve_state_machine(s.client, s.sm_arn, s.sys->mono_ms() + CALL_MS, &resolved_arn,
+		int resolved = ctl_resolve_state_machine(run.client, run.sm_arn, run.sys->mono_ms() + CALL_MS, &resolved_arn,
 							 &reply, &err);
 		if (resolved != 0 && reply.outcome != SFN_OK)
 			ctl_report_call("ListStateMachines", &reply);
@@ -1024,36 +1055,36 @@ int cmd_start(int argc, char **argv)
 		sfn_reply_free(&reply);
 		if (resolved != 0)
 			goto out;
-		s.sm_arn = resolved_arn;
+		run.sm_arn = resolved_arn;
 	}
-	if (start_execution(&s, buf_cstr(&input), name) != 0)
+	if (start_execution(&run, buf_cstr(&input), name) != 0)
 		goto out;
-	s.started_ms = s.sys->mono_ms();
-	if (s.no_wait) {
-		log_info("started execution %s", s.exec_arn);
-		printf("%s\n", s.exec_arn);
+	run.started_ms = run.sys->mono_ms();
+	if (run.no_wait) {
+		log_info("started execution %s", run.exec_arn);
+		printf("%s\n", run.exec_arn);
 		rc = fflush(stdout) == 0 ? CTL_OK : CTL_USAGE;
 		goto out;
 	}
-	log_info("started execution %s", s.exec_arn);
-	int sig = wait_signal(&s, 0);
+	log_info("started execution %s", run.exec_arn);
+	int sig = wait_signal(&run, 0);
 	if (sig) {
-		rc = interrupted(&s, sig);
+		rc = interrupted(&run, sig);
 		goto out;
 	}
-	warn_findings(&s);
-	rc = wait_execution(&s);
+	warn_findings(&run);
+	rc = wait_execution(&run);
 out:
-	for (size_t i = 0; i < s.n_tasks_seen; i++)
-		free(s.tasks_seen[i]);
-	free(s.tasks_seen);
-	free(s.task_arn);
-	free(s.state);
-	free(s.exec_arn);
+	for (size_t i = 0; i < run.n_tasks_seen; i++)
+		free(run.tasks_seen[i]);
+	free(run.tasks_seen);
+	free(run.task_arn);
+	free(run.state);
+	free(run.exec_arn);
 	free(resolved_arn);
-	logs_follower_free(s.log_streams);
-	aws_json_client_free(s.ecs);
-	sfn_client_free(s.client);
+	logs_follower_free(run.log_streams);
+	aws_json_client_free(run.ecs);
+	sfn_client_free(run.client);
 	buf_free(&input);
 	/* The mask stays: unblocking now would let a second Ctrl-C that came
 	 * during the last call kill the process before it exits with rc. */

@@ -130,16 +130,16 @@ static enum token_state find_token(const cJSON *params, const char **name)
 		return TOKEN_MISSING;
 	if (!cJSON_IsArray(cos))
 		return TOKEN_UNKNOWN;
-	enum token_state st = TOKEN_MISSING;
+	enum token_state found = TOKEN_MISSING;
 	const cJSON *co;
 	cJSON_ArrayForEach(co, cos) {
 		if (!cJSON_IsObject(co) || has(co, "Environment.$")) {
-			st = TOKEN_UNKNOWN;
+			found = TOKEN_UNKNOWN;
 			continue;
 		}
 		const cJSON *envs = cJSON_GetObjectItemCaseSensitive(co, "Environment");
 		if (envs && !cJSON_IsArray(envs)) {
-			st = TOKEN_UNKNOWN;
+			found = TOKEN_UNKNOWN;
 			continue;
 		}
 		const cJSON *env;
@@ -151,7 +151,7 @@ static enum token_state find_token(const cJSON *params, const char **name)
 			return TOKEN_FOUND;
 		}
 	}
-	return st;
+	return found;
 }
 
 static bool is_fargate(const cJSON *params)

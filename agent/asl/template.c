@@ -151,14 +151,14 @@ static cJSON *error_list(const char *const *names, size_t n)
 
 static cJSON *run_task(const struct template_opts *o, const char *resource, bool with_commands)
 {
-	cJSON *st = cJSON_CreateObject();
-	cJSON_AddStringToObject(st, "Type", "Task");
-	cJSON_AddStringToObject(st, "Comment",
+	cJSON *task = cJSON_CreateObject();
+	cJSON_AddStringToObject(task, "Type", "Task");
+	cJSON_AddStringToObject(task, "Comment",
 				with_commands ? "The input has \"commands\": they replace the container's command."
 					      : "The container runs the command of its task definition.");
-	cJSON_AddStringToObject(st, "Resource", resource);
+	cJSON_AddStringToObject(task, "Resource", resource);
 
-	cJSON *p = cJSON_AddObjectToObject(st, "Parameters");
+	cJSON *p = cJSON_AddObjectToObject(task, "Parameters");
 	cJSON_AddStringToObject(p, "LaunchType", fargate(o) ? "FARGATE" : "EC2");
 	cJSON_AddStringToObject(p, "Cluster", o->cluster);
 	cJSON_AddStringToObject(p, "TaskDefinition", o->task_definition);
@@ -185,8 +185,8 @@ static cJSON *run_task(const struct template_opts *o, const char *resource, bool
 	cJSON *ov = cJSON_AddObjectToObject(p, "Overrides");
 	cJSON_AddItemToArray(cJSON_AddArrayToObject(ov, "ContainerOverrides"), co);
 
-	cJSON_AddNumberToObject(st, "HeartbeatSeconds", o->heartbeat_s ? o->heartbeat_s : TEMPLATE_DEFAULT_HEARTBEAT);
-	cJSON_AddNumberToObject(st, "TimeoutSeconds", o->timeout_s ? o->timeout_s : TEMPLATE_DEFAULT_TIMEOUT);
+	cJSON_AddNumberToObject(task, "HeartbeatSeconds", o->heartbeat_s ? o->heartbeat_s : TEMPLATE_DEFAULT_HEARTBEAT);
+	cJSON_AddNumberToObject(task, "TimeoutSeconds", o->timeout_s ? o->timeout_s : TEMPLATE_DEFAULT_TIMEOUT);
 
 	/* ECS stopped the container (Spot reclaim, scale-in): the work itself did
 	 * not fail, so running it again is the likely cure. */
@@ -196,12 +196,12 @@ static cJSON *run_task(const struct template_opts *o, const char *resource, bool
 	cJSON_AddNumberToObject(retry, "IntervalSeconds", 10);
 	cJSON_AddNumberToObject(retry, "MaxAttempts", 2);
 	cJSON_AddNumberToObject(retry, "BackoffRate", 2);
-	cJSON_AddItemToArray(cJSON_AddArrayToObject(st, "Retry"), retry);
+	cJSON_AddItemToArray(cJSON_AddArrayToObject(task, "Retry"), retry);
 
 	/* The agent's errors first, so a reader sees where to route each one;
 	 * States.ALL catches the rest (heartbeat timeouts, RunTask refusals),
 	 * whose States.* names a Fail state may not reuse as its own. */
-	cJSON *catch = cJSON_AddArrayToObject(st, "Catch");
+	cJSON *catch = cJSON_AddArrayToObject(task, "Catch");
 	cJSON *agent = cJSON_CreateObject();
 	cJSON_AddItemToObject(agent, "ErrorEquals", error_list(asl_agent_errors, asl_n_agent_errors));
 	cJSON_AddStringToObject(agent, "Next", "Failed");
@@ -212,8 +212,8 @@ static cJSON *run_task(const struct template_opts *o, const char *resource, bool
 	cJSON_AddStringToObject(all, "Next", "TaskFailed");
 	cJSON_AddItemToArray(catch, all);
 
-	cJSON_AddBoolToObject(st, "End", 1);
-	return st;
+	cJSON_AddBoolToObject(task, "End", 1);
+	return task;
 }
 
 static cJSON *build_asl(const struct template_opts *o, const char *resource)
@@ -296,12 +296,12 @@ static cJSON *ref(const char *name)
 
 static cJSON *statement(const char *sid, const char *const *actions, size_t n, cJSON *resource)
 {
-	cJSON *st = cJSON_CreateObject();
-	cJSON_AddStringToObject(st, "Sid", sid);
-	cJSON_AddStringToObject(st, "Effect", "Allow");
-	cJSON_AddItemToObject(st, "Action", error_list(actions, n));
-	cJSON_AddItemToObject(st, "Resource", resource);
-	return st;
+	cJSON *stmt = cJSON_CreateObject();
+	cJSON_AddStringToObject(stmt, "Sid", sid);
+	cJSON_AddStringToObject(stmt, "Effect", "Allow");
+	cJSON_AddItemToObject(stmt, "Action", error_list(actions, n));
+	cJSON_AddItemToObject(stmt, "Resource", resource);
+	return stmt;
 }
 
 /* ecs:RunTask is granted on task definition ARNs, which name a revision. */

@@ -4,7 +4,9 @@
 #include "src/cli.h"
 #include "check.h"
 
+#include <fcntl.h>
 #include <stdlib.h>
+#include <unistd.h>
 
 static void test_arn_parse(void)
 {
@@ -231,6 +233,107 @@ static void test_fuzz_history_huge_id(void)
 	ctl_history_free(&h);
 }
 
+/* ---- start's polling, on a fake clock ---- */
+
+static int64_t clock_ms; /* the fake monotonic clock; sleeping moves it */
+static int64_t fake_mono(void) { return clock_ms; }
+static int64_t fake_wall(void) { return 1764547200000 + clock_ms; }
+static uint32_t fake_random(void) { return 0; } /* no jitter: the schedule is exact */
+static void fake_sleep(int64_t ms) { clock_ms += ms; }
+static const char *fake_getenv(const char *name)
+{
+	static const char *const env[][2] = {
+		{ "AWS_REGION", "us-east-1" }, { "AWS_ACCESS_KEY_ID", "AKIDFAKE" },
+		{ "AWS_SECRET_ACCESS_KEY", "secret" }, { "AWS_ENDPOINT_URL", "http://127.0.0.1:9" },
+		{ "AWS_EC2_METADATA_DISABLED", "true" },
+	};
+	for (size_t i = 0; i < sizeof env / sizeof env[0]; i++)
+		if (strcmp(name, env[i][0]) == 0)
+			return env[i][1];
+	return NULL;
+}
+static const struct sys fake_sys = { fake_getenv, fake_mono, fake_wall, fake_random, fake_sleep };
+
+static int64_t describe_at[64]; /* fake time of each DescribeExecution */
+static int n_describe;
+static int running_polls;       /* DescribeExecution says RUNNING this many times, then SUCCEEDED */
+
+static int fake_perform(void *impl, const struct http_request *req, struct http_response *resp)
+{
+	(void)impl;
+	const char *target = "";
+	for (size_t i = 0; i < req->n_headers; i++)
+		if (strcmp(req->headers[i].name, "X-Amz-Target") == 0)
+			target = req->headers[i].value;
+	resp->failure = HTTP_OK;
+	resp->status = 200;
+	if (strstr(target, ".DescribeExecution")) {
+		if (n_describe < 64)
+			describe_at[n_describe] = clock_ms;
+		bool running = n_describe++ < running_polls;
+		buf_puts(&resp->body, running ? "{\"status\":\"RUNNING\"}" : "{\"status\":\"SUCCEEDED\",\"output\":\"{}\"}");
+	} else {
+		buf_puts(&resp->body, "{\"events\":[]}");
+	}
+	clock_ms += 10; /* each exchange takes 10 ms */
+	return 0;
+}
+static void fake_http_free(void *impl) { (void)impl; }
+static const struct http_ops fake_http = { fake_perform, fake_http_free };
+
+static int wait_on_fake_clock(int64_t poll_ms, int64_t timeout_ms)
+{
+	clock_ms = 0;
+	n_describe = 0;
+	struct sfn_client_config cfg = { .sys = &fake_sys };
+	struct err err = { "" };
+	struct sfn_client *c = sfn_client_new_with_http(&cfg, (struct http){ &fake_http, NULL }, &err);
+	CHECK(c != NULL);
+	if (!c) {
+		fprintf(stderr, "  %s\n", err.msg);
+		return -1;
+	}
+	/* The output goes to stdout, where the PASS lines go: elsewhere. */
+	fflush(stdout);
+	int saved = dup(STDOUT_FILENO), null = open("/dev/null", O_WRONLY);
+	dup2(null, STDOUT_FILENO);
+	struct ctl_start_wait_config w = { &fake_sys, c, "arn:aws:states:us-east-1:123456789012:execution:m:e",
+					   poll_ms, timeout_ms };
+	int rc = ctl_start_wait(&w);
+	dup2(saved, STDOUT_FILENO);
+	close(saved);
+	close(null);
+	sfn_client_free(c);
+	return rc;
+}
+
+/* --poll is the first interval; with nothing changing it grows by half up to
+ * 5 s; the status changing brings it back.  All on the fake clock: the test
+ * takes no time. */
+static void test_start_polls_back_off_on_fake_clock(void)
+{
+	running_polls = 8;
+	CHECK(wait_on_fake_clock(1000, 0) == CTL_OK);
+	CHECK(n_describe == 9);
+	/* Gaps between DescribeExecution calls, less the 20 ms two calls take. */
+	static const int64_t want[] = { 1000, 1500, 2250, 3375, 5000, 5000, 5000, 5000 };
+	for (int i = 1; i < n_describe && i <= 8; i++) {
+		int64_t gap = describe_at[i] - describe_at[i - 1] - 20;
+		if (gap != want[i - 1])
+			fprintf(stderr, "  gap %d: %lld ms, want %lld\n", i, (long long)gap, (long long)want[i - 1]);
+		CHECK(gap == want[i - 1]);
+	}
+}
+
+/* --timeout ends the wait when the fake clock says so, not a poll later. */
+static void test_start_timeout_on_fake_clock(void)
+{
+	running_polls = 1000;
+	CHECK(wait_on_fake_clock(1000, 30000) == CTL_TIMEOUT);
+	CHECK(clock_ms >= 30000 && clock_ms < 30000 + 100);
+	CHECK(n_describe >= 2 && n_describe <= 12);
+}
+
 int main(void)
 {
 	RUN(test_arn_parse);
@@ -242,5 +345,7 @@ int main(void)
 	RUN(test_history_scan);
 	RUN(test_fuzz_history_huge_id);
 	RUN(test_elapsed);
+	RUN(test_start_polls_back_off_on_fake_clock);
+	RUN(test_start_timeout_on_fake_clock);
 	return CHECK_DONE();
 }
