@@ -26,6 +26,10 @@ const struct aws_json_service aws_service_ecs = {
 const struct aws_json_service aws_service_logs = {
 	"logs", "Logs_20140328", "application/x-amz-json-1.1", "AWS_ENDPOINT_URL_CLOUDWATCH_LOGS",
 };
+const struct aws_json_service aws_service_iam = {
+	"iam", NULL, "application/x-www-form-urlencoded; charset=utf-8", "AWS_ENDPOINT_URL_IAM",
+	"https://iam.amazonaws.com",
+};
 
 struct aws_json_client {
 	const struct sys *sys;
@@ -45,8 +49,14 @@ struct aws_json_client *aws_json_client_new_with_http(const struct sys *sys, con
 	c->sys = sys ? sys : &sys_real;
 	c->svc = svc;
 	c->http = http;
-	c->region = xstrdup(region ? region : "");
-	char *endpoint = endpoint_resolve(c->sys, svc->signing_name, c->region, err);
+	char *endpoint;
+	if (svc->global_endpoint && !sys_env(c->sys, svc->endpoint_env) && !sys_env(c->sys, "AWS_ENDPOINT_URL")) {
+		c->region = xstrdup("us-east-1");
+		endpoint = xstrdup(svc->global_endpoint);
+	} else {
+		c->region = xstrdup(svc->global_endpoint ? "us-east-1" : region ? region : "");
+		endpoint = endpoint_resolve(c->sys, svc->signing_name, c->region, err);
+	}
 	if (!endpoint)
 		goto fail;
 	if (endpoint_host(endpoint, c->host, sizeof c->host) != 0) {
@@ -112,10 +122,11 @@ static int attempt(struct aws_json_client *c, const char *target, const char *bo
 		{ "Host", c->host },
 		{ "Content-Type", c->svc->content_type },
 		{ "X-Amz-Date", amz_date },
-		{ "X-Amz-Target", target },
 		{ "Authorization", buf_cstr(&auth) },
 	};
-	size_t n = 5;
+	size_t n = 4;
+	if (target)
+		headers[n++] = (struct http_header){ "X-Amz-Target", target };
 	if (cr->session_token && *cr->session_token)
 		headers[n++] = (struct http_header){ "X-Amz-Security-Token", cr->session_token };
 	struct http_request req = {
@@ -188,7 +199,7 @@ int aws_json_call(struct aws_json_client *c, const char *operation, const char *
 			snprintf(reply->message, sizeof reply->message, "%s", err.msg);
 			break;
 		}
-		if (attempt(c, buf_cstr(&target), json_body, cr, remaining < ATTEMPT_MS ? (long)remaining : ATTEMPT_MS,
+		if (attempt(c, c->svc->target_prefix ? buf_cstr(&target) : NULL, json_body, cr, remaining < ATTEMPT_MS ? (long)remaining : ATTEMPT_MS,
 			    &resp) != 0) {
 			reply->outcome = SFN_REFUSED;
 			snprintf(reply->message, sizeof reply->message, "internal error: bad HTTP request");

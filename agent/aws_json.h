@@ -14,13 +14,17 @@
 
 struct aws_json_service {
 	const char *signing_name;  /* "ecs": SigV4 service, endpoint label */
-	const char *target_prefix; /* X-Amz-Target is <prefix>.<Operation> */
+	const char *target_prefix; /* X-Amz-Target is <prefix>.<Operation>; NULL: the query
+				    * protocol (form body with Action=, XML answers) */
 	const char *content_type;  /* application/x-amz-json-1.1 */
 	const char *endpoint_env;  /* for messages: the variable that points it elsewhere */
+	const char *global_endpoint; /* a global service (IAM): its one endpoint, signed for
+				      * us-east-1, unless the environment points elsewhere */
 };
 
 extern const struct aws_json_service aws_service_ecs;
 extern const struct aws_json_service aws_service_logs;
+extern const struct aws_json_service aws_service_iam;
 
 struct aws_json_client;
 
@@ -34,7 +38,8 @@ struct aws_json_client *aws_json_client_new_with_http(const struct sys *sys, con
 						      const char *region, struct http http, struct err *err);
 void aws_json_client_free(struct aws_json_client *c);
 
-/* One operation with a JSON body.  0 when reply->outcome is SFN_OK (the
+/* One operation with a JSON body (query protocol: the form body, with
+ * Action= and Version=; operation is then only for messages).  0 when reply->outcome is SFN_OK (the
  * answer in reply->body), else -1 with code and message filled in. */
 int aws_json_call(struct aws_json_client *c, const char *operation, const char *json_body, int64_t deadline_ms,
 		  struct sfn_reply *reply);

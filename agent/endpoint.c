@@ -18,6 +18,7 @@ static const struct service_info services[] = {
 	{ "sts", "AWS_ENDPOINT_URL_STS" },
 	{ "ecs", "AWS_ENDPOINT_URL_ECS" },
 	{ "logs", "AWS_ENDPOINT_URL_CLOUDWATCH_LOGS" },
+	{ "iam", "AWS_ENDPOINT_URL_IAM" },
 };
 
 const char *partition_dns_suffix(const char *region)

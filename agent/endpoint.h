@@ -9,7 +9,7 @@
 /* "https://states.<region>.amazonaws.com" (partition-aware, FIPS with
  * AWS_USE_FIPS_ENDPOINT=true), or AWS_ENDPOINT_URL_<SERVICE>, then
  * AWS_ENDPOINT_URL.  service is "states" (env suffix SFN), "sts" (STS), "ecs"
- * (ECS) or "logs" (CLOUDWATCH_LOGS, the SDKs' name).
+ * (ECS), "logs" (CLOUDWATCH_LOGS, the SDKs' name) or "iam" (IAM).
  * Returns a malloc'd URL without trailing slash, or NULL with err set. */
 char *endpoint_resolve(const struct sys *sys, const char *service, const char *region, struct err *err);
 

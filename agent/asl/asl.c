@@ -28,7 +28,6 @@ struct cover {
 struct walk {
 	const struct asl_options *opt;
 	struct asl_report *out;
-	size_t cap;
 };
 
 static void add_finding(struct walk *w, enum asl_problem problem, const char *state, const char *fmt, ...)
@@ -37,7 +36,7 @@ static void add_finding(struct walk *w, enum asl_problem problem, const char *st
 static void add_finding(struct walk *w, enum asl_problem problem, const char *state, const char *fmt, ...)
 {
 	struct asl_report *r = w->out;
-	r->findings = array_reserve(r->findings, r->n, &w->cap, sizeof *r->findings);
+	r->findings = array_reserve(r->findings, r->n, &r->cap, sizeof *r->findings);
 	struct buf text = BUF_INIT;
 	va_list ap;
 	buf_printf(&text, "%s: ", state);
@@ -566,6 +565,9 @@ const char *asl_problem_name(enum asl_problem p)
 	case ASL_SYNC_TASK: return "sync-task";
 	case ASL_ERROR_NAME: return "error-name";
 	case ASL_OVERRIDES_SIZE: return "overrides-size";
+	case ASL_IAM_RUN_TASK: return "iam-run-task";
+	case ASL_IAM_PASS_ROLE: return "iam-pass-role";
+	case ASL_IAM_TASK_ROLE: return "iam-task-role";
 	}
 	return "unknown";
 }
@@ -578,7 +580,7 @@ int asl_check(const char *definition, size_t len, const struct asl_options *opt,
 	struct asl_options o = opt ? *opt : defaults;
 	if (!o.token_env || !*o.token_env)
 		o.token_env = ASL_DEFAULT_TOKEN_ENV;
-	struct walk w = { &o, out, 0 };
+	struct walk w = { &o, out };
 	struct cover none = { 0 };
 	cJSON *root = cJSON_ParseWithLength(definition, len);
 	if (!root || !cJSON_IsObject(root)) {
@@ -591,6 +593,15 @@ int asl_check(const char *definition, size_t len, const struct asl_options *opt,
 	if (rc != 0)
 		asl_report_free(out);
 	return rc;
+}
+
+void asl_report_add(struct asl_report *r, enum asl_problem problem, const char *state, const char *text)
+{
+	r->findings = array_reserve(r->findings, r->n, &r->cap, sizeof *r->findings);
+	struct asl_finding *f = &r->findings[r->n++];
+	f->problem = problem;
+	f->state = xstrdup(state);
+	f->text = xstrdup(text);
 }
 
 void asl_report_free(struct asl_report *r)

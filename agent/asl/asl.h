@@ -21,6 +21,10 @@ enum asl_problem {
 	ASL_SYNC_TASK,       /* ecs:runTask.sync: the agent runs there but cannot report */
 	ASL_ERROR_NAME,      /* an ErrorEquals name that cannot match (case, "Ecs." prefix) */
 	ASL_OVERRIDES_SIZE,  /* the overrides with a full-length token leave too little of RunTask's limit */
+	/* What check finds in IAM (not in the definition), reported alongside. */
+	ASL_IAM_RUN_TASK,    /* the state machine's role cannot ecs:RunTask the task definition */
+	ASL_IAM_PASS_ROLE,   /* ... nor iam:PassRole its task or execution role */
+	ASL_IAM_TASK_ROLE,   /* the task role lacks states:SendTask* */
 };
 
 /* "no-timeout", "error-name", ...: stable names for --format json. */
@@ -47,6 +51,7 @@ struct asl_report {
 	size_t n;
 	size_t tasks; /* waitForTaskToken ECS Task states seen */
 	size_t sync_tasks; /* ecs:runTask.sync Task states seen */
+	size_t cap;        /* of findings */
 };
 
 #define ASL_DEFAULT_AGENT_HEARTBEAT 60
@@ -59,6 +64,8 @@ struct asl_report {
 int asl_check(const char *definition, size_t len, const struct asl_options *opt, struct asl_report *out,
 	      struct err *err);
 void asl_report_free(struct asl_report *r);
+/* Appends a finding found elsewhere (IAM) to r; text is copied. */
+void asl_report_add(struct asl_report *r, enum asl_problem problem, const char *state, const char *text);
 
 /* The agent's error names, in the order the findings list them. */
 extern const char *const asl_agent_errors[];

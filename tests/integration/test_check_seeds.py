@@ -128,3 +128,112 @@ def test_check_format_json(lab, agent):
     assert p.returncode == 0 and json.loads(out)["findings"] == [], out
     q = lab.run_agent([agent, "check", "--state-machine", sm, "--format", "yaml"], lab.admin_env(), timeout=10)
     assert q.returncode == 2 and "--format yaml is not a format" in stderr_text(q), stderr_text(q)
+
+
+# ---- IAM: the state machine's role and the task role, read and evaluated ----
+
+_TRUST = {"Version": "2012-10-17", "Statement": [
+    {"Effect": "Allow", "Principal": {"AWS": "arn:aws:iam::123456789012:root"}, "Action": "sts:AssumeRole"}]}
+
+
+def _uniq(prefix):
+    import uuid
+    return "%s-%s" % (prefix, uuid.uuid4().hex[:8])
+
+
+def _role(lab, statements, attached=None):
+    iam = lab.client("iam")
+    name = _uniq("ctl-role")
+    arn = iam.create_role(RoleName=name, AssumeRolePolicyDocument=json.dumps(_TRUST))["Role"]["Arn"]
+    if statements:
+        iam.put_role_policy(RoleName=name, PolicyName="p", PolicyDocument=json.dumps(
+            {"Version": "2012-10-17", "Statement": statements}))
+    if attached:
+        pol = iam.create_policy(PolicyName=_uniq("ctl-pol"), PolicyDocument=json.dumps(
+            {"Version": "2012-10-17", "Statement": attached}))["Policy"]["Arn"]
+        iam.attach_role_policy(RoleName=name, PolicyArn=pol)
+    return arn
+
+
+def _machine_with_role(lab, definition, role_arn):
+    return lab.client("stepfunctions").create_state_machine(
+        name=_uniq("ctl-iam"), definition=json.dumps(definition), roleArn=role_arn)["stateMachineArn"]
+
+
+def _iam_check(lab, agent, sm, *args, env=None):
+    p = lab.run_agent([agent, "check", "--state-machine", sm, *args], env or lab.admin_env(), timeout=60)
+    return p, p.stdout.decode(), stderr_text(p)
+
+
+def test_check_seed_003_role_without_pass_role(lab, agent):
+    role = _role(lab, [{"Effect": "Allow", "Action": ["ecs:RunTask", "ecs:StopTask", "ecs:DescribeTasks"],
+                        "Resource": "*"}])
+    sm = _machine_with_role(lab, _machine(_task(lab)), role)
+    p, out, err = _iam_check(lab, agent, sm)
+    assert p.returncode == 1, out + err
+    task_role = lab.task_role_arns["task"]
+    lines = out.splitlines()
+    assert len(lines) == 1, out
+    assert lines[0].startswith("Run: the state machine's role %s does not allow iam:PassRole" % role.rpartition("/")[2])
+    assert '"Action": "iam:PassRole", "Resource": ["%s"]' % task_role in lines[0], out
+    # --no-iam skips it: the definition itself is clean.
+    p, out, err = _iam_check(lab, agent, sm, "--no-iam")
+    assert p.returncode == 0 and out.startswith("ok: "), out + err
+
+
+def test_check_role_without_run_task_and_task_role_without_heartbeat(lab, agent):
+    role = _role(lab, [{"Effect": "Allow", "Action": "iam:PassRole", "Resource": "*"}])
+    task_role = _role(lab, [{"Effect": "Allow", "Action": ["states:SendTaskSuccess", "states:SendTaskFailure"],
+                             "Resource": "*"}])
+    ecs = lab.client("ecs")
+    lab_td = ecs.describe_task_definition(taskDefinition=lab.task_definition_arn)["taskDefinition"]
+    cd = lab_td["containerDefinitions"][0]
+    td = ecs.register_task_definition(
+        family=_uniq("ctl-nohb"), requiresCompatibilities=["FARGATE"], networkMode="awsvpc", cpu="256",
+        memory="512", taskRoleArn=task_role, executionRoleArn=lab_td["executionRoleArn"],
+        containerDefinitions=[{k: cd[k] for k in ("name", "image", "essential", "memory", "cpu")}],
+    )["taskDefinition"]["taskDefinitionArn"]
+    task = _task(lab)
+    task["Parameters"]["TaskDefinition"] = td
+    sm = _machine_with_role(lab, _machine(task), role)
+    p, out, err = _iam_check(lab, agent, sm, "--format", "json")
+    assert p.returncode == 1, out + err
+    found = {f["problem"]: f["text"] for f in json.loads(out)["findings"]}
+    assert sorted(found) == ["iam-run-task", "iam-task-role"], found
+    assert "does not allow ecs:RunTask on %s" % td in found["iam-run-task"], found
+    assert "does not allow states:SendTaskHeartbeat," in found["iam-task-role"], found
+    assert "SendTaskSuccess," not in found["iam-task-role"].split("; add")[0], found
+
+
+def test_check_iam_wildcards_attached_policies_and_cannot_tell(lab, agent):
+    # Wildcards in an attached managed policy cover both calls: nothing to report.
+    role = _role(lab, None, attached=[{"Effect": "Allow", "Action": ["ecs:Run*", "iam:Pass*"], "Resource": "*"}])
+    sm = _machine_with_role(lab, _machine(_task(lab)), role)
+    p, out, err = _iam_check(lab, agent, sm)
+    assert p.returncode == 0 and out.startswith("ok: "), out + err
+    assert "cannot" not in err, err          # it did read and evaluate the policies
+    # A Deny, or an Allow with a Condition: "cannot tell", said and not counted.
+    role = _role(lab, [{"Effect": "Allow", "Action": "*", "Resource": "*"},
+                       {"Effect": "Deny", "Action": "iam:PassRole", "Resource": "*",
+                        "Condition": {"StringNotEquals": {"iam:PassedToService": "ecs-tasks.amazonaws.com"}}}])
+    sm = _machine_with_role(lab, _machine(_task(lab)), role)
+    p, out, err = _iam_check(lab, agent, sm)
+    assert p.returncode == 0 and out.startswith("ok: "), out + err
+    assert "cannot tell whether the state machine's role allows iam:PassRole" in err, err
+    assert "a Deny statement" in err, err
+
+
+def test_check_iam_read_denied_says_what_would_let_it_look(lab, agent):
+    iam = lab.client("iam")
+    user = _uniq("ctl-noiam")
+    iam.create_user(UserName=user)
+    iam.put_user_policy(UserName=user, PolicyName="p", PolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Action": ["states:*", "ecs:DescribeTaskDefinition"], "Resource": "*"}]}))
+    k = iam.create_access_key(UserName=user)["AccessKey"]
+    env = lab.admin_env()
+    env.update({"AWS_ACCESS_KEY_ID": k["AccessKeyId"], "AWS_SECRET_ACCESS_KEY": k["SecretAccessKey"]})
+    sm = lab.create_state_machine(definition=_machine(_task(lab)))
+    p, out, err = _iam_check(lab, agent, sm, env=env)
+    assert p.returncode == 0 and out.startswith("ok: "), out + err   # goes on: the definition is clean
+    assert "iam:ListRolePolicies is denied to these credentials" in err, err
+    assert "iam:GetRolePolicy, iam:ListAttachedRolePolicies, iam:GetPolicy and iam:GetPolicyVersion" in err, err
