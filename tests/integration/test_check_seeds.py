@@ -237,3 +237,37 @@ def test_check_iam_read_denied_says_what_would_let_it_look(lab, agent):
     assert p.returncode == 0 and out.startswith("ok: "), out + err   # goes on: the definition is clean
     assert "iam:ListRolePolicies is denied to these credentials" in err, err
     assert "iam:GetRolePolicy, iam:ListAttachedRolePolicies, iam:GetPolicy and iam:GetPolicyVersion" in err, err
+
+
+def _resolve_cfn(v, values):
+    """The few intrinsic functions the template's role policy uses, resolved as CloudFormation would."""
+    if isinstance(v, dict):
+        if "Fn::Sub" in v:
+            s = v["Fn::Sub"]
+            for k, val in values.items():
+                s = s.replace("${%s}" % k, val)
+            return s
+        if "Ref" in v:
+            return values[v["Ref"]]
+        if "Fn::If" in v:
+            return _resolve_cfn(v["Fn::If"][1], values)   # HasExecutionRole: the test passes one
+        return {k: _resolve_cfn(x, values) for k, x in v.items()}
+    if isinstance(v, list):
+        return [_resolve_cfn(x, values) for x in v]
+    return v
+
+
+def test_check_template_with_its_own_role_has_no_finding(lab, agent):
+    """The state machine `template` prints, run by a role made from its --format cloudformation policy:
+    check reads that role and the task role and finds nothing."""
+    import test_controller as tc
+    cfn = json.loads(tc._template(lab, agent, fmt="cloudformation"))
+    role_props = cfn["Resources"]["StateMachineRole"]["Properties"]
+    values = {"AWS::Partition": "aws", "AWS::Region": "us-east-1", "AWS::AccountId": "123456789012",
+              "TaskRoleArn": lab.task_role_arns["task"], "ExecutionRoleArn": lab.task_role_arns["task"]}
+    statements = _resolve_cfn(role_props["Policies"][0]["PolicyDocument"]["Statement"], values)
+    role = _role(lab, statements)
+    sm = _machine_with_role(lab, json.loads(tc._template(lab, agent)), role)
+    p, out, err = _iam_check(lab, agent, sm)
+    assert p.returncode == 0 and out.startswith("ok: "), out + err
+    assert "cannot" not in err, err
