@@ -196,7 +196,7 @@ int aws_json_call(struct aws_json_client *c, const char *operation, const char *
 		struct err err = { "" };
 		if (creds_chain_get(c->creds, &cr, &err) != 0) {
 			reply->outcome = SFN_NO_CREDENTIALS;
-			snprintf(reply->message, sizeof reply->message, "%s", err.msg);
+			snprintf(reply->message, sizeof reply->message, "%.*s", (int)sizeof reply->message - 1, err.msg);
 			break;
 		}
 		if (attempt(c, c->svc->target_prefix ? buf_cstr(&target) : NULL, json_body, cr, remaining < ATTEMPT_MS ? (long)remaining : ATTEMPT_MS,
