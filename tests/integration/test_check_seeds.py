@@ -271,3 +271,14 @@ def test_check_template_with_its_own_role_has_no_finding(lab, agent):
     p, out, err = _iam_check(lab, agent, sm)
     assert p.returncode == 0 and out.startswith("ok: "), out + err
     assert "cannot" not in err, err
+
+
+def test_check_escapes_names_from_the_definition(lab, agent):
+    """State and error names are the definition's text: printed escaped, never as terminal controls."""
+    task = _task(lab)
+    del task["HeartbeatSeconds"]
+    d = {"StartAt": "Run\u001b]0;x\u0007", "States": {"Run\u001b]0;x\u0007": task, "Failed": {"Type": "Fail"}}}
+    sm, p, out = _check(lab, agent, d, "--no-iam")
+    assert p.returncode == 1, out + stderr_text(p)
+    assert "\x1b" not in out and "\x07" not in out, repr(out)
+    assert "Run\\e]0;x\\x07: no HeartbeatSeconds" in out, out
