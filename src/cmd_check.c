@@ -395,7 +395,11 @@ int cmd_check(int argc, char **argv)
 				 "to check");
 		rc = CTL_OK;
 	} else {
-		log_info("%zu finding(s) in %zu waitForTaskToken task(s)", report.n, report.tasks);
+		if (report.sync_tasks)
+			log_info("%zu finding(s) in %zu waitForTaskToken and %zu ecs:runTask.sync task(s)", report.n,
+				 report.tasks, report.sync_tasks);
+		else
+			log_info("%zu finding(s) in %zu waitForTaskToken task(s)", report.n, report.tasks);
 		rc = CTL_FINDINGS;
 	}
 	if (fflush(stdout) != 0) {
