@@ -30,6 +30,7 @@
 #define CALL_MS 20000         /* one call and its retries; Ctrl-C waits at most this */
 #define MAX_TASKS_SHOWN 20    /* a big Map runs thousands; the first few tell enough */
 #define QUIET_REPORT_MS 60000 /* without a live line, say "still running" this often */
+#define LOGS_GRACE_MS 15000   /* --logs: after the execution ends, wait this long at most for the task to stop */
 #define HELP_SHOWN -1
 
 static void usage(FILE *f)
@@ -672,6 +673,28 @@ out:
 	buf_free(&body);
 }
 
+/* The awslogs driver sends lines a little after they are written, and
+ * flushes them before the task stops: once the execution has ended, follow
+ * the logs until the task is STOPPED (or LOGS_GRACE_MS), then read once
+ * more. */
+static bool watch_task(struct start_run *run, int64_t deadline_ms, bool ended_already, int *rc);
+static void read_logs(struct start_run *run, int64_t deadline_ms);
+
+static void drain_logs(struct start_run *run)
+{
+	int64_t until = run->sys->mono_ms() + LOGS_GRACE_MS;
+	for (;;) {
+		int ignored;
+		watch_task(run, run->sys->mono_ms() + 5000, true, &ignored);
+		bool stopped = strcmp(run->task_status, "STOPPED") == 0;
+		read_logs(run, run->sys->mono_ms() + 10000);
+		if (!run->log_streams || stopped || run->sys->mono_ms() >= until)
+			break;
+		if (wait_signal(run, run->poll_ms) != 0)
+			break;
+	}
+}
+
 static void read_logs(struct start_run *run, int64_t deadline_ms)
 {
 	if (!run->log_streams)
@@ -739,7 +762,7 @@ static bool watch_task(struct start_run *run, int64_t deadline_ms, bool ended_al
 	}
 	if (run->logs && !run->logs_known && t.task_definition_arn)
 		follow_task_logs(run, t.task_definition_arn, deadline_ms);
-	if (run->task_done || ended_already)
+	if (run->task_done)
 		goto out;
 	if (strcmp(t.last_status, run->task_status) != 0) {
 		snprintf(run->task_status, sizeof run->task_status, "%s", t.last_status);
@@ -747,7 +770,7 @@ static bool watch_task(struct start_run *run, int64_t deadline_ms, bool ended_al
 		say(run, LOG_INFO, "ECS task %s %s", task_id(run->task_arn), status);
 		free(status);
 	}
-	if (strcmp(t.last_status, "STOPPED") != 0)
+	if (strcmp(t.last_status, "STOPPED") != 0 || ended_already)
 		goto out;
 	run->task_done = true;
 	/* A task that reported stops after its report: ask the history again
@@ -885,11 +908,8 @@ static int wait_execution(struct start_run *run)
 		if (terminal_status(run->status)) {
 			/* A short run ends between two polls: show its task all the same. */
 			follow_history(run, run->sys->mono_ms() + 5000);
-			if (run->logs) {
-				int ignored;
-				watch_task(run, run->sys->mono_ms() + 5000, true, &ignored);
-				read_logs(run, run->sys->mono_ms() + 10000);
-			}
+			if (run->logs)
+				drain_logs(run);
 			break;
 		}
 		if (follow_history(run, call_deadline) || changed)

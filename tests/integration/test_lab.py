@@ -536,3 +536,29 @@ def test_stop_execution_aborts_a_waiting_execution(lab):
 			time.sleep(0.1)
 		d = lab.describe_execution(ex)
 		assert (d["status"], d.get("error"), d.get("cause")) == ("ABORTED", "Operator", "test"), d
+
+
+def test_ecs_tasks_hold_until_stopped_and_logs_page(lab):
+	"""moto moved a task towards STOPPED on every DescribeTasks; the lab holds it until StopTask, and
+	lab.stop_task reports the stop as ECS does.  GetLogEvents pages at lab.log_page_size."""
+	sm = lab.create_state_machine(timeout=60)
+	ex = lab.start_execution(sm, {"commands": ["true"]})
+	task = lab.wait_for_task(ex)
+	ecs = lab.client("ecs")
+	cluster = task.arn.split("/")[1]
+	for _ in range(6):
+		assert ecs.describe_tasks(cluster=cluster, tasks=[task.arn])["tasks"][0]["lastStatus"] == "RUNNING"
+	lab.stop_task(task.arn, "Task failed to start", container_reason="CannotPullContainerError: x")
+	d = ecs.describe_tasks(cluster=cluster, tasks=[task.arn])["tasks"][0]
+	assert d["lastStatus"] == "STOPPED" and d["stopCode"] == "TaskFailedToStart", d
+	assert d["stoppedReason"] == "Task failed to start", d
+	assert d["containers"][0]["reason"] == "CannotPullContainerError: x" and "exitCode" not in d["containers"][0], d
+	lab.client("stepfunctions").stop_execution(executionArn=ex)
+	logs = lab.client("logs")
+	stream = "lab/app/test-%s" % task.arn.rpartition("/")[2]
+	now = int(time.time() * 1000)
+	logs.create_log_stream(logGroupName="/ecs/lab-task", logStreamName=stream)
+	logs.put_log_events(logGroupName="/ecs/lab-task", logStreamName=stream,
+			    logEvents=[{"timestamp": now + i, "message": "m%d" % i} for i in range(25)])
+	r = logs.get_log_events(logGroupName="/ecs/lab-task", logStreamName=stream, startFromHead=True)
+	assert [e["message"] for e in r["events"]] == ["m%d" % i for i in range(10)], r["events"]

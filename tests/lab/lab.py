@@ -354,6 +354,18 @@ def _apply_patches():
 	from moto.ecs.models import Task as EcsTask
 	EcsTask.advance = lambda self: None
 
+	# Not a moto bug: CloudWatch Logs pages GetLogEvents at 10,000 events or 1 MB, which no test
+	# reaches; the lab pages at Lab.log_page_size events so that following a stream crosses pages.
+	from moto.logs.models import LogStream
+	orig_get_log_events = LogStream.get_log_events
+
+	def get_log_events(self, start_time, end_time, limit, next_token, start_from_head):
+		lab = _ACTIVE
+		if limit is None and lab is not None:
+			limit = lab.log_page_size
+		return orig_get_log_events(self, start_time, end_time, limit, next_token, start_from_head)
+	LogStream.get_log_events = get_log_events
+
 	# (g) SendTaskFailure's cause: moto's handler drops it before the backend, which takes it.
 	def send_task_failure(self):
 		self.stepfunction_backend.send_task_failure(self._get_param("taskToken"), error=self._get_param("error"),
@@ -479,6 +491,7 @@ def _error_code(body):
 class Lab:
 	Skip = Skip             # so a test can raise lab.Skip("why") with the instance it was given
 	aws_errors = True       # Step Functions auth failures as AWS answers them (JSON, HTTP 400)
+	log_page_size = 10      # GetLogEvents without a limit answers this many events a page
 
 	def __init__(self, port=0):
 		self.port = port
@@ -954,8 +967,21 @@ class EcsPlayer:
 					logs.put_log_events(logGroupName=group, logStreamName=stream,
 							    logEvents=[{"timestamp": ts, "message": line}])
 					self.logged.append((stream, line))
-		for pipe in (p.stdout, p.stderr):
-			threading.Thread(target=pump, args=(pipe,), daemon=True, name="awslogs").start()
+		pumps = [threading.Thread(target=pump, args=(pipe,), daemon=True, name="awslogs") for pipe in (p.stdout, p.stderr)]
+		for t in pumps:
+			t.start()
+
+		def container_exits():
+			# As ECS: the driver flushes the container's lines, then the task stops.
+			for t in pumps:
+				t.join()
+			rc = p.wait()
+			try:
+				self.lab.stop_task(task_arn, "Essential container in task exited",
+						   stop_code="EssentialContainerExited", exit_code=rc)
+			except Exception as e:
+				log("play_ecs: could not stop task %s: %s" % (task_arn, e))
+		threading.Thread(target=container_exits, daemon=True, name="awslogs-exit").start()
 
 	def stop(self, kill=True):
 		self._stop.set()
