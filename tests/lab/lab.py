@@ -896,6 +896,8 @@ class Lab:
 class EcsPlayer:
 	"""Plays ECS: each new task runs the agent with the command and environment of its overrides."""
 
+	SHIP_DELAY = 1.0        # awslogs: seconds between a line written and the line in the stream
+
 	def __init__(self, lab, agent_bin, extra_args, env_extra, state_machine, user, awslogs=False):
 		self.lab, self.agent_bin, self.extra_args, self.env_extra = lab, agent_bin, extra_args, env_extra
 		self.user = user
@@ -956,11 +958,18 @@ class EcsPlayer:
 		logs.create_log_stream(logGroupName=group, logStreamName=stream)
 		lock = threading.Lock()
 		last = [0]
+		pending = []            # (time read, line): the driver's buffer
 
 		def pump(pipe):
 			for raw in iter(pipe.readline, b""):
-				line = raw.decode("utf-8", "replace").rstrip("\n")
 				with lock:
+					pending.append((time.monotonic(), raw.decode("utf-8", "replace").rstrip("\n")))
+
+		def ship(older_than):
+			with lock:
+				batch = [ln for t, ln in pending if t <= older_than]
+				del pending[:len(batch)]
+				for line in batch:
 					# Distinct, increasing timestamps: the order written is the order read.
 					ts = max(last[0] + 1, int(time.time() * 1000))
 					last[0] = ts
@@ -972,9 +981,13 @@ class EcsPlayer:
 			t.start()
 
 		def container_exits():
-			# As ECS: the driver flushes the container's lines, then the task stops.
-			for t in pumps:
-				t.join()
+			# As the awslogs driver: lines reach the stream SHIP_DELAY after they are written (it
+			# buffers), all of them before the task stops; then, as ECS, the task stops.
+			while any(t.is_alive() for t in pumps):
+				ship(time.monotonic() - self.SHIP_DELAY)
+				time.sleep(0.05)
+			time.sleep(self.SHIP_DELAY)
+			ship(time.monotonic())
 			rc = p.wait()
 			try:
 				self.lab.stop_task(task_arn, "Essential container in task exited",
