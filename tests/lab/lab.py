@@ -896,7 +896,9 @@ class Lab:
 class EcsPlayer:
 	"""Plays ECS: each new task runs the agent with the command and environment of its overrides."""
 
-	SHIP_DELAY = 1.0        # awslogs: seconds between a line written and the line in the stream
+	SHIP_DELAY = 3.0        # awslogs: seconds between a line written and the line in the stream (longer
+	                        # than start's poll interval then, so a start that stops reading at the end
+	                        # of the execution misses lines)
 
 	def __init__(self, lab, agent_bin, extra_args, env_extra, state_machine, user, awslogs=False):
 		self.lab, self.agent_bin, self.extra_args, self.env_extra = lab, agent_bin, extra_args, env_extra
