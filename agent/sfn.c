@@ -168,15 +168,15 @@ static void copy_clean(char *dst, size_t size, const char *src, size_t n)
 
 static void copy_redacted(char *dst, size_t size, const char *src, size_t n, const char *secret)
 {
-	if (!secret) {
-		copy_clean(dst, size, src, n);
-		return;
-	}
 	struct buf b = BUF_INIT;
 	char fp[16];
 	buf_append(&b, src, n < MESSAGE_SCRUB_SPAN ? n : MESSAGE_SCRUB_SPAN);
-	token_fingerprint(secret, fp);
-	log_redact(&b, secret, fp);
+	if (secret) {
+		token_fingerprint(secret, fp);
+		log_redact(&b, secret, fp);
+	}
+	/* The credentials and signature the request carried. */
+	log_redact_known(&b);
 	copy_clean(dst, size, buf_cstr(&b), b.len);
 	buf_free(&b);
 }
@@ -454,6 +454,12 @@ static int attempt(struct sfn_client *c, const char *target, const char *body, s
 	char amz_date[17];
 	struct buf auth = BUF_INIT;
 	sigv4_sign(&in, cr, amz_date, &auth);
+	/* A server may quote the request's headers in its error message: the
+	 * logs must not carry them, whatever provider gave the credentials. */
+	log_secret(LOG_SECRET_KEY, cr->secret_key, "[secret key]");
+	log_secret(LOG_SECRET_SESSION, cr->session_token, "[session token]");
+	const char *sig = strstr(buf_cstr(&auth), "Signature=");
+	log_secret(LOG_SECRET_SIGNATURE, sig ? sig + strlen("Signature=") : NULL, "[signature]");
 
 	struct http_header headers[6] = {
 		{ "Host", c->host },
@@ -592,6 +598,7 @@ static void scrub_token(struct sfn_reply *r, const char *token)
 	token_fingerprint(token, fp);
 	buf_puts(&b, r->message);
 	log_redact(&b, token, fp);
+	log_redact_known(&b);
 	snprintf(r->message, sizeof r->message, "%s", buf_cstr(&b));
 	buf_free(&b);
 }

@@ -5,6 +5,8 @@
 #include "base/posix.h"
 
 #include <stdarg.h>
+#include <stdint.h>
+#include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -77,6 +79,10 @@ void log_setup_early(const struct sys *sys)
 	if ((v = sys_env(sys, "SFN_AGENT_LOG_FORMAT")))
 		(void)log_format_option(v, true, &fmt, NULL);
 	log_setup(level, fmt);
+	/* Known from the start, so that no line (a command's output quoted at
+	 * debug level, with or without a task token) prints them. */
+	log_secret(LOG_SECRET_ENV_KEY, sys_env(sys, "AWS_SECRET_ACCESS_KEY"), "[secret key]");
+	log_secret(LOG_SECRET_ENV_SESSION, sys_env(sys, "AWS_SESSION_TOKEN"), "[session token]");
 }
 
 /* One write(2) per line, so lines from the agent and from the command's
@@ -192,6 +198,7 @@ void log_msg(enum log_level level, const char *fmt, ...)
 	va_start(ap, fmt);
 	buf_vprintf(&msg, fmt, ap);
 	va_end(ap);
+	log_redact_known(&msg);
 	begin(&line, level);
 	if (format == LOG_TEXT) {
 		buf_append_clean(&line, msg.data, msg.len);
@@ -218,37 +225,195 @@ void log_raw_json(enum log_level level, const char *what, const char *json)
 		json_append_string(&line, span_str(what));
 		buf_printf(&line, ",\"report\":%s}", json);
 	}
+	log_redact_known(&line);
 	emit(&line);
 	buf_free(&line);
 }
 
-void log_redact(struct buf *text, const char *secret, const char *mark)
+/* Redaction in one pass over the text: every LOG_REDACT_PIECE-byte piece of
+ * every secret sits in an open-addressing set, keyed by a hash of its bytes
+ * folded to lower case, so each position of the text costs one hash and a
+ * short probe instead of a search through each secret (memmem was O(text x
+ * secret): a 256 KiB output against a 2 KiB token took seconds).  Matching
+ * ignores ASCII case: a token is case-sensitive, but a lower-cased copy
+ * still carries most of its entropy, and 16 random characters that match
+ * by chance in another case do not occur in practice. */
+struct redact_secret {
+	const char *s;
+	size_t len;
+	const char *mark;
+};
+
+struct redactor {
+	struct redact_secret sec[LOG_SECRET_SLOTS];
+	size_t nsec;
+	size_t piece;    /* the shortest piece length: LOG_REDACT_PIECE, or a shorter secret's length */
+	uint32_t *slots; /* 0 empty, else 1 + (secret index << 16 | offset) */
+	size_t cap;      /* a power of two, at least twice the pieces */
+};
+
+static unsigned char fold(unsigned char c)
+{
+	return c >= 'A' && c <= 'Z' ? (unsigned char)(c + 32) : c;
+}
+
+static uint32_t piece_hash(const char *p, size_t n)
+{
+	uint32_t h = 2166136261u;
+	for (size_t i = 0; i < n; i++)
+		h = (h ^ fold((unsigned char)p[i])) * 16777619u;
+	return h;
+}
+
+static bool same_folded(const char *a, const char *b, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (fold((unsigned char)a[i]) != fold((unsigned char)b[i]))
+			return false;
+	return true;
+}
+
+static void redactor_free(struct redactor *r)
+{
+	free(r->slots);
+	memset(r, 0, sizeof *r);
+}
+
+/* Secrets longer than 65,535 bytes are cut there: no token is that long. */
+static void redactor_add(struct redactor *r, const char *secret, const char *mark)
 {
 	size_t slen = secret ? strlen(secret) : 0;
-	if (slen < 8 || text->len == 0)
+	if (slen < 8 || r->nsec == LOG_SECRET_SLOTS)
 		return;
-	size_t piece = slen < LOG_REDACT_PIECE ? slen : LOG_REDACT_PIECE;
-	struct buf out = BUF_INIT;
-	bool changed = false;
-	for (size_t i = 0; i < text->len;) {
-		size_t n = 0;
-		if (text->len - i >= piece && memmem(secret, slen, text->data + i, piece)) {
-			/* The longest piece of the secret that starts here. */
-			n = piece;
-			while (i + n < text->len && memmem(secret, slen, text->data + i, n + 1))
-				n++;
-		}
-		if (n) {
-			buf_puts(&out, mark);
-			i += n;
-			changed = true;
-		} else {
-			buf_putc(&out, text->data[i++]);
+	if (slen > 0xffff)
+		slen = 0xffff;
+	r->sec[r->nsec++] = (struct redact_secret){ secret, slen, mark };
+}
+
+/* Builds the set once all secrets are added.  Every secret is indexed with
+ * the same piece length (the shortest), so one hash per position finds
+ * them all. */
+static void redactor_build(struct redactor *r)
+{
+	free(r->slots);
+	r->slots = NULL;
+	r->piece = LOG_REDACT_PIECE;
+	size_t pieces = 0;
+	for (size_t k = 0; k < r->nsec; k++)
+		if (r->sec[k].len < r->piece)
+			r->piece = r->sec[k].len;
+	for (size_t k = 0; k < r->nsec; k++)
+		pieces += r->sec[k].len - r->piece + 1;
+	if (!pieces)
+		return;
+	r->cap = 64;
+	while (r->cap < 2 * pieces)
+		r->cap *= 2;
+	r->slots = xcalloc(r->cap, sizeof *r->slots);
+	for (size_t k = 0; k < r->nsec; k++) {
+		const struct redact_secret *sc = &r->sec[k];
+		for (size_t off = 0; off + r->piece <= sc->len; off++) {
+			size_t at = piece_hash(sc->s + off, r->piece) & (r->cap - 1);
+			bool dup = false;
+			/* A repeated piece is kept once: "aaaa..." must not make
+			 * one long probe chain. */
+			for (; r->slots[at]; at = (at + 1) & (r->cap - 1)) {
+				uint32_t e = r->slots[at] - 1;
+				if (same_folded(r->sec[e >> 16].s + (e & 0xffff), sc->s + off, r->piece)) {
+					dup = true;
+					break;
+				}
+			}
+			if (!dup)
+				r->slots[at] = 1 + (uint32_t)(k << 16 | off);
 		}
 	}
+}
+
+/* The longest run of a secret that starts at text[i], 0 if none; *mark is
+ * that secret's mark. */
+static size_t redactor_match(const struct redactor *r, const char *text, size_t len, size_t i, const char **mark)
+{
+	if (!r->slots || len - i < r->piece)
+		return 0;
+	size_t best = 0;
+	for (size_t at = piece_hash(text + i, r->piece) & (r->cap - 1); r->slots[at]; at = (at + 1) & (r->cap - 1)) {
+		uint32_t e = r->slots[at] - 1;
+		const struct redact_secret *sc = &r->sec[e >> 16];
+		size_t off = e & 0xffff;
+		if (!same_folded(sc->s + off, text + i, r->piece))
+			continue;
+		size_t n = r->piece;
+		while (off + n < sc->len && i + n < len && fold((unsigned char)sc->s[off + n]) == fold((unsigned char)text[i + n]))
+			n++;
+		if (n > best) {
+			best = n;
+			*mark = sc->mark;
+		}
+	}
+	return best;
+}
+
+static void redactor_apply(const struct redactor *r, struct buf *text)
+{
+	if (!r->slots || text->len < r->piece)
+		return;
+	struct buf out = BUF_INIT;
+	bool changed = false;
+	size_t kept = 0; /* text[kept..i) is copied when a match ends it */
+	for (size_t i = 0; i + r->piece <= text->len;) {
+		const char *mark = NULL;
+		size_t n = redactor_match(r, text->data, text->len, i, &mark);
+		if (!n) {
+			i++;
+			continue;
+		}
+		buf_append(&out, text->data + kept, i - kept);
+		buf_puts(&out, mark);
+		i += n;
+		kept = i;
+		changed = true;
+	}
 	if (changed) {
+		buf_append(&out, text->data + kept, text->len - kept);
 		buf_reset(text);
 		buf_append(text, out.data, out.len);
 	}
 	buf_free(&out);
+}
+
+void log_redact(struct buf *text, const char *secret, const char *mark)
+{
+	struct redactor r = { 0 };
+	redactor_add(&r, secret, mark);
+	redactor_build(&r);
+	redactor_apply(&r, text);
+	redactor_free(&r);
+}
+
+/* The secrets every line is redacted of, one copy per slot. */
+static char *known[LOG_SECRET_SLOTS];
+static char *known_mark[LOG_SECRET_SLOTS];
+static struct redactor known_set;
+
+void log_secret(enum log_secret_slot slot, const char *secret, const char *mark)
+{
+	if ((unsigned)slot >= LOG_SECRET_SLOTS)
+		return;
+	if (known[slot] && secret && strcmp(known[slot], secret) == 0 && strcmp(known_mark[slot], mark) == 0)
+		return; /* the same credentials signing the next request */
+	free(known[slot]);
+	free(known_mark[slot]);
+	known[slot] = secret && *secret ? xstrdup(secret) : NULL;
+	known_mark[slot] = known[slot] ? xstrdup(mark) : NULL;
+	redactor_free(&known_set);
+	for (int k = 0; k < LOG_SECRET_SLOTS; k++)
+		if (known[k])
+			redactor_add(&known_set, known[k], known_mark[k]);
+	redactor_build(&known_set);
+}
+
+void log_redact_known(struct buf *text)
+{
+	redactor_apply(&known_set, text);
 }

@@ -48,6 +48,23 @@ int log_options_resolve(const struct sys *sys, const char *level_flag, const cha
 struct buf;
 void log_redact(struct buf *text, const char *secret, const char *mark);
 
+/* The secrets this process knows, redacted the same way from every line
+ * log_msg and log_raw_json write (what the command printed, quoted at debug
+ * level, included) and by log_redact_known.  Matching ignores ASCII case and
+ * costs one pass over the text, however long the secrets.  Each slot holds
+ * one value (a copy): setting it again replaces it, NULL empties it. */
+enum log_secret_slot {
+	LOG_SECRET_TASK_TOKEN,
+	LOG_SECRET_ENV_KEY,     /* AWS_SECRET_ACCESS_KEY */
+	LOG_SECRET_ENV_SESSION, /* AWS_SESSION_TOKEN */
+	LOG_SECRET_KEY,         /* the credentials that signed the last request */
+	LOG_SECRET_SESSION,
+	LOG_SECRET_SIGNATURE,   /* the last request's SigV4 signature */
+	LOG_SECRET_SLOTS
+};
+void log_secret(enum log_secret_slot slot, const char *secret, const char *mark);
+void log_redact_known(struct buf *text);
+
 #define log_error(...) log_msg(LOG_ERROR, __VA_ARGS__)
 #define log_warn(...) log_msg(LOG_WARN, __VA_ARGS__)
 #define log_info(...) log_msg(LOG_INFO, __VA_ARGS__)

@@ -254,6 +254,7 @@ static int setup(struct run *r, int argc, char **argv)
 		return -1;
 	}
 	token_fingerprint(r->token, r->fp);
+	log_secret(LOG_SECRET_TASK_TOKEN, r->token, r->fp); /* the command may print it */
 
 	struct sfn_client_config cfg = { .sys = r->sys };
 	r->sfn = sfn_client_new(&cfg, &err);

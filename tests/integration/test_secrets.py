@@ -2,6 +2,7 @@
 task token, the secret keys and the session tokens (and the container endpoint's authorization
 token) looked for in everything the agent wrote to stderr, whole or in part; and the command's
 environment carries no credentials the agent fetched for itself."""
+import json
 import os
 import secrets as pysecrets
 import sys
@@ -259,3 +260,97 @@ def test_task_token_argument_warns_about_the_command_line(lab, agent):
         text = p.stdout + p.stderr
         assert p.returncode == 0, text
         assert "/proc/PID/cmdline" in text and "prefer $TASK_TOKEN" in text, "%s --help:\n%s" % (cmd, text)
+
+
+def _pieces_leak(text, name, value):
+    """_leaks, ignoring case: a lower-cased copy of a token still carries most of it."""
+    return _leaks(text.lower(), [(name, value.lower())])
+
+
+def test_server_echo_of_the_request_secrets_is_redacted(lab, agent):
+    """SECURITY.md: secret keys and session tokens are never printed, and the task token never
+    whole.  A Step Functions endpoint (or a front end) that quotes the request's headers in its
+    error message (the X-Amz-Security-Token, the Authorization header with its signature, the task
+    token, in any case) does not get them into the log, at any level, in either format."""
+    from servers import _Base
+
+    class EchoingEndpoint(_Base):
+        def __init__(self):
+            super().__init__()
+            self.seen = []
+            self.url = self.base
+            self.start()
+
+        def _serve(self, h, method):
+            session = h.headers.get("X-Amz-Security-Token", "")
+            auth = h.headers.get("Authorization", "")
+            with self.lock:
+                self.seen.append((session, auth))
+            msg = "1 validation error: securityToken %s with %s refused; token %s; lower %s" % (
+                session, auth, task_token, task_token.lower())
+            h._reply(400, json.dumps({"__type": "ValidationException", "message": msg}))
+
+    task_token = _aws_like_token()[:64]
+    session = "SESSIONTOKENsessiontokenSESSIONTOKEN0001" + pysecrets.token_hex(40)
+    secret_key = "wJalrXUtnFEMI/K7MDENG/bPxRfiCY" + pysecrets.token_hex(5)
+    with EchoingEndpoint() as srv:
+        for level in LEVELS:
+            for fmt in FORMATS:
+                env = lab.task_env("task")
+                env.update({"AWS_ENDPOINT_URL_SFN": srv.url, "TASK_TOKEN": task_token,
+                            "AWS_ACCESS_KEY_ID": "AKIAIOSFODNN7EXAMPLE", "AWS_SECRET_ACCESS_KEY": secret_key,
+                            "AWS_SESSION_TOKEN": session})
+                before = len(srv.seen)
+                p = lab.run_agent([agent, "--log-level", level, "--log-format", fmt, "--", "true"], env,
+                                  timeout=60)
+                err = stderr_text(p)
+                what = "%s/%s" % (level, fmt)
+                assert p.returncode != 0, "%s: exit %s\n%s" % (what, p.returncode, err)
+                assert len(srv.seen) > before, "%s: the endpoint was never asked" % what
+                sent_session, auth = srv.seen[-1]
+                assert sent_session == session, what
+                signature = auth.rsplit("Signature=", 1)[1]
+                assert "validation error" in err, "%s: the refusal was not reported\n%s" % (what, err)
+                leaks = _leaks(err, [("session token", session), ("secret key", secret_key),
+                                     ("signature", signature), ("task token", task_token)])
+                leaks += _pieces_leak(err, "task token, lower-cased", task_token)
+                assert not leaks, "%s: secrets in the log: %s\n%s" % (what, leaks, err)
+
+
+def test_debug_lines_do_not_repeat_secrets_the_command_printed(lab, agent):
+    """SECURITY.md: at --log-level debug the agent quotes the output and the cause it sends (or,
+    without a task token, would send); a command that prints $TASK_TOKEN, $AWS_SECRET_ACCESS_KEY or
+    $AWS_SESSION_TOKEN does not get them printed by the agent.  (What the command writes to its own
+    stderr is relayed as it is: only the agent's lines are looked at.)"""
+    script_out = 'printf \'{"t":"%s","k":"%s","s":"%s"}\\n\' "$TASK_TOKEN" "$AWS_SECRET_ACCESS_KEY" ' \
+                 '"$AWS_SESSION_TOKEN"'
+    script_err = script_out + ' >&2; exit 3'
+    for fmt in FORMATS:
+        # With a task token: the output sent, then the cause sent.
+        for script, want in ((script_out, 0), (script_err, 3)):
+            ex, task = execution(lab, ["sh", "-c", script])
+            env = task_env(lab, task)
+            p = lab.run_agent([agent, "--log-level", "debug", "--log-format", fmt, "--", *task.command], env,
+                              timeout=60)
+            err = stderr_text(p)
+            mine = "\n".join(l for l in err.splitlines() if l.startswith("sfn-agent:") or l.startswith("{"))
+            if want == 3:
+                # The relayed stderr line is the command's own: drop the one it wrote.
+                mine = "\n".join(l for l in mine.splitlines() if not l.startswith('{"t":'))
+            what = "%s, exit %d" % (fmt, want)
+            assert p.returncode == want, "%s: exit %s\n%s" % (what, p.returncode, err)
+            assert ("output" if want == 0 else "cause") in mine, "%s: nothing quoted at debug\n%s" % (what, err)
+            leaks = _leaks(mine, [("task token", task.token), ("secret key", env["AWS_SECRET_ACCESS_KEY"])])
+            assert not leaks, "%s: secrets in the agent's lines: %s\n%s" % (what, leaks, mine)
+            assert lab.wait_execution(ex)["status"] in ("SUCCEEDED", "FAILED"), what
+
+        # Without a task token: the "would send" report, with a session token in the environment.
+        env = lab.task_env("task")
+        env["AWS_SESSION_TOKEN"] = "SESSIONTOKENsessiontokenSESSIONTOKEN0001" + pysecrets.token_hex(40)
+        p = lab.run_agent([agent, "--log-level", "debug", "--log-format", fmt, "--", "sh", "-c", script_out], env,
+                          timeout=60)
+        err = stderr_text(p)
+        assert p.returncode == 0, err
+        assert "would be" in err, err
+        leaks = _leaks(err, [("secret key", env["AWS_SECRET_ACCESS_KEY"]), ("session token", env["AWS_SESSION_TOKEN"])])
+        assert not leaks, "no token, %s: secrets in the log: %s\n%s" % (fmt, leaks, err)
