@@ -424,6 +424,8 @@ void log_secret(enum log_secret_slot slot, const char *secret, const char *mark)
 		return;
 	if (known[slot] && secret && strcmp(known[slot], secret) == 0 && strcmp(known_mark[slot], mark) == 0)
 		return; /* the same credentials signing the next request */
+	if (known[slot]) /* a secret: zeroed before it is freed, as the credentials are */
+		explicit_bzero(known[slot], strlen(known[slot]));
 	free(known[slot]);
 	free(known_mark[slot]);
 	known[slot] = secret && *secret ? xstrdup(secret) : NULL;
