@@ -27,6 +27,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <sys/wait.h>
 #include <sys/syscall.h>
@@ -573,8 +574,66 @@ static void reset_reserved_signal(int sig)
 	(void)r; /* nothing to do about a refusal in the child before exec */
 }
 
+#ifndef CLOSE_RANGE_CLOEXEC
+#define CLOSE_RANGE_CLOEXEC (1U << 2)
+#endif
+
+/* Marks every descriptor from `from` up close-on-exec by walking the
+ * directory /proc/self/fd with getdents64 (open and getdents are
+ * async-signal-safe; opendir is not).  -1 when /proc cannot be read. */
+static int cloexec_by_proc(int from)
+{
+	int dfd = open("/proc/self/fd", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dfd < 0)
+		return -1;
+	char buf[4096] __attribute__((aligned(8)));
+	for (;;) {
+		long n = syscall(SYS_getdents64, dfd, buf, sizeof buf);
+		if (n <= 0)
+			break;
+		for (long off = 0; off < n;) {
+			/* struct linux_dirent64: ino (8), off (8), reclen (2), type (1), name. */
+			unsigned short reclen;
+			memcpy(&reclen, buf + off + 16, sizeof reclen);
+			const char *name = buf + off + 19;
+			int fd = 0;
+			bool digits = *name != '\0';
+			for (const char *c = name; *c && digits; c++) {
+				digits = *c >= '0' && *c <= '9';
+				fd = fd * 10 + (*c - '0');
+			}
+			if (digits && fd >= from && fd != dfd)
+				fcntl(fd, F_SETFD, FD_CLOEXEC);
+			off += reclen;
+		}
+	}
+	close(dfd);
+	return 0;
+}
+
+void spawn_cloexec_from(int from, bool try_close_range)
+{
+	/* close_range(2) marks them all in one call (Linux 5.11); older
+	 * kernels and C libraries without it walk /proc, and without /proc
+	 * every number up to the open files limit. */
+#ifdef SYS_close_range
+	if (try_close_range && syscall(SYS_close_range, (unsigned)from, ~0U, CLOSE_RANGE_CLOEXEC) == 0)
+		return;
+#else
+	(void)try_close_range;
+#endif
+	if (cloexec_by_proc(from) == 0)
+		return;
+	struct rlimit rl;
+	long max = getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY ? (long)rl.rlim_cur : 65536;
+	if (max > 1 << 20)
+		max = 1 << 20;
+	for (long fd = from; fd < max; fd++)
+		fcntl((int)fd, F_SETFD, FD_CLOEXEC);
+}
+
 static _Noreturn void child_exec(const struct supervise_config *cfg, char **env, int out_w, int err_w, int exec_w,
-				 bool take_tty)
+				 const int *give, size_t n_give, bool take_tty)
 {
 	if (setpgid(0, 0) != 0) {
 		/* Not fatal: signals then reach the command alone, through its pid. */
@@ -605,6 +664,14 @@ static _Noreturn void child_exec(const struct supervise_config *cfg, char **env,
 		(void)w;
 		_exit(126);
 	}
+	/* The command gets 0, 1, 2 and the files meant for it, nothing else of
+	 * ours: not libcurl's wake-up pair, not the connection to Step
+	 * Functions (a daemon it leaves behind would hold it; a read from it
+	 * would take the agent's next answer).  Close-on-exec rather than
+	 * closed, so that exec_w still reports a failed exec. */
+	spawn_cloexec_from(3, true);
+	for (size_t i = 0; i < n_give; i++)
+		fcntl(give[i], F_SETFD, 0);
 	execvpe(cfg->argv[0], cfg->argv, env);
 	int e = errno;
 	ssize_t w = write(exec_w, &e, sizeof e);
@@ -698,7 +765,7 @@ int supervise_run(const struct supervise_config *cfg, struct command_result *res
 		goto out;
 	}
 	if (pid == 0)
-		child_exec(cfg, env, out_p[1], err_p[1], exec_p[1], take_tty);
+		child_exec(cfg, env, out_p[1], err_p[1], exec_p[1], (int[]){ of.fd, mark.fd }, 2, take_tty);
 	s.pid = pid;
 	/* Also here: whichever of parent and child runs first, the group exists
 	 * before we signal it.  EACCES means the child already exec'd (and did

@@ -91,4 +91,10 @@ int supervise_pending_stop(void);
  * SIGTERM (about 1 s when they do not). */
 int supervise_run(const struct supervise_config *cfg, struct command_result *result, struct err *err);
 
+/* In a child before exec: marks every descriptor from `from` up
+ * close-on-exec (close_range when try_close_range and the kernel has it,
+ * else /proc/self/fd, else every number below the open files limit).
+ * Async-signal-safe.  For tests: the fallbacks. */
+void spawn_cloexec_from(int from, bool try_close_range);
+
 #endif
