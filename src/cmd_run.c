@@ -299,8 +299,8 @@ int cmd_run(int argc, char **argv)
 		.grace_ms = r.opt.grace_ms,
 		.signal_target = r.opt.signal_target,
 		.tick = { &r, heartbeat_tick, -1 },
-		.stdout_keep = 1024 * 1024,
-		.stderr_keep = 64 * 1024,
+		.stdout_keep = SUPERVISE_STDOUT_KEEP,
+		.stderr_keep = SUPERVISE_STDERR_KEEP,
 	};
 	if (r.token && r.opt.heartbeat_ms)
 		sc.tick.next_ms = r.sys->mono_ms() + jitter(&r, r.opt.heartbeat_ms);

@@ -23,13 +23,14 @@
  *   the way to the end wins.  So a last line that is a
  *   JSON log record is taken as the output: print the result last.
  * - Stdout with no valid trailing JSON is `{}`, unless it clearly meant JSON
- *   and got it wrong: the text ends with '}' or ']' and its last non-blank
- *   line begins with '{', or is a lone '}' or ']' (the end of a pretty-printed
- *   value).  Then it is OutputInvalid.  A last line such as "[INFO] done
+ *   and got it wrong: its last non-blank line begins with '{' (closed or
+ *   not), or is a lone '}' or ']' (the end of a pretty-printed value).  Then
+ *   it is OutputInvalid.  A last line such as "[INFO] done
  *   [ok]" is a log line, not a broken array, and gives `{}`.
- * - When more stdout was produced than kept, a candidate that starts at the
- *   very beginning of the kept tail (or a broken-looking end) is reported as
- *   too large rather than guessed at.
+ * - Stdout is kept up to OUTPUT_READ_MAX too (SUPERVISE_STDOUT_KEEP).  When
+ *   more was printed, a candidate that starts at the very beginning of the
+ *   kept tail, or an end that looks like broken JSON, is reported as longer
+ *   than what is kept rather than guessed at.
  */
 #include "wrapper/output.h"
 
@@ -209,8 +210,9 @@ static bool is_blank(char c)
 
 /* The first byte of the last line of s[0..end) that begins (after optional
  * indentation) with `open` and parses as JSON up to end; or NULL.  With
- * validate false, the nearest such line start regardless of validity. */
-static const char *find_candidate(struct span s, char open, bool validate)
+ * validate false, the nearest such line start regardless of validity; with
+ * indented false, only lines that start with `open` itself count. */
+static const char *find_candidate_in(struct span s, char open, bool validate, bool indented)
 {
 	size_t i = s.len;
 	while (i > 0) {
@@ -218,7 +220,7 @@ static const char *find_candidate(struct span s, char open, bool validate)
 		if (i > 0 && s.ptr[i - 1] != '\n')
 			continue;
 		size_t p = i;
-		while (p < s.len && is_blank(s.ptr[p]))
+		while (indented && p < s.len && is_blank(s.ptr[p]))
 			p++;
 		if (p >= s.len || s.ptr[p] != open)
 			continue;
@@ -227,6 +229,11 @@ static const char *find_candidate(struct span s, char open, bool validate)
 			return s.ptr + p;
 	}
 	return NULL;
+}
+
+static const char *find_candidate(struct span s, char open, bool validate)
+{
+	return find_candidate_in(s, open, validate, true);
 }
 
 struct span output_trailing_json(struct span tail)
@@ -254,10 +261,13 @@ static struct span last_line(struct span s)
 	return span_of(s.ptr + i, s.len - i);
 }
 
+/* The last line starts with '{' (closed or not: `{"a":1` is a result cut
+ * short, not a log line), or is a lone '}' or ']' (the end of a
+ * pretty-printed value). */
 static bool looks_meant_as_json(struct span s)
 {
 	s = trim(s);
-	if (s.len == 0 || (s.ptr[s.len - 1] != '}' && s.ptr[s.len - 1] != ']'))
+	if (s.len == 0)
 		return false;
 	struct span line = trim(last_line(s));
 	if (line.len == 0)
@@ -322,12 +332,16 @@ static enum output_verdict select_stdout(const struct tail *t, struct buf *out, 
 	if (looks_meant_as_json(s)) {
 		struct span ts = trim(s);
 		char close = ts.ptr[ts.len - 1];
-		const char *p = find_candidate(ts, close == '}' ? '{' : '[', false);
-		/* Cut off at the front: its start is not in what we kept. */
+		/* More printed than kept: an indented line inside a pretty-printed
+		 * value proves nothing, its start may be lost.  Only a line that
+		 * starts at its first column, after what we kept begins, is a
+		 * small broken result worth an offset. */
+		const char *p = find_candidate_in(ts, close == ']' ? '[' : '{', false, !truncated);
 		if (truncated && (!p || p == ts.ptr)) {
 			err_set(err,
-				"standard output ends with what looks like JSON larger than the %zu bytes the "
-				"agent keeps: return a smaller result, or write it to $SFN_OUTPUT",
+				"standard output ends with what looks like JSON, but the command printed more "
+				"than the %zu bytes of standard output the agent keeps, so its start is lost: "
+				"print a smaller or compact result, or write it to $SFN_OUTPUT",
 				s.len);
 			return OUTPUT_INVALID;
 		}

@@ -33,9 +33,9 @@ int outfile_open_tmp(struct outfile *f, const char *name, struct err *err);
 int outfile_read(struct outfile *f, size_t max, struct buf *out, struct err *err);
 void outfile_close(struct outfile *f);
 
-/* The JSON at the end of stdout that begins at the start of a line, or a
- * zero-length span when there is none.  `truncated` tells that the tail
- * given is not the whole stream. */
+/* The JSON at the end of stdout that begins at the start of a line (blanks
+ * before it allowed) and is valid all the way to the end, or a zero-length
+ * span when there is none. */
 struct span output_trailing_json(struct span stdout_tail);
 
 enum output_verdict { OUTPUT_VALID = 0, OUTPUT_INVALID = -1 };

@@ -290,6 +290,7 @@ void result_decide(const struct command_result *res, const struct result_policy 
 		if (output_select(pol->output_mode, &res->output_file, &res->stdout_tail, &out->output, &e) ==
 		    OUTPUT_VALID) {
 			out->success = true;
+			describe_end(&msg, res); /* for the log: never an empty line */
 			goto out;
 		}
 		buf_reset(&out->output);

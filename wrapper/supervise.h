@@ -10,6 +10,7 @@
 #include "base/buf.h"
 #include "base/err.h"
 #include "base/sys.h"
+#include "wrapper/output.h"
 
 #include <stdbool.h>
 #include <stdint.h>
@@ -43,10 +44,11 @@ struct supervise_config {
 	size_t stderr_keep;  /* bytes of stderr tail to keep for the cause */
 };
 
-/* Sensible tails: all of the stdout that can hold an output, and enough
- * stderr for a cause. */
-#define SUPERVISE_STDOUT_KEEP (4u << 20)
-#define SUPERVISE_STDERR_KEEP 32768u
+/* The tails the run mode keeps: as much stdout as SFN_OUTPUT is read (a
+ * pretty-printed result many times its compact size still fits), and
+ * enough stderr for a cause. */
+#define SUPERVISE_STDOUT_KEEP ((size_t)OUTPUT_READ_MAX)
+#define SUPERVISE_STDERR_KEEP (64u * 1024)
 
 struct command_result {
 	bool started;        /* false: exec failed (exec_errno says why) */

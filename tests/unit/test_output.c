@@ -95,7 +95,10 @@ static void test_other_modes(void)
 	CHECK(sel(OUTPUT_FILE, "nope", "{\"s\":1}", NULL) == NULL);
 	CHECK_STR(sel(OUTPUT_STDOUT, "{\"f\":1}", "{\"s\":1}", NULL), "{\"s\":1}");
 	CHECK_STR(sel(OUTPUT_STDOUT, "{\"f\":1}", "plain", NULL), "{}");
-	CHECK_STR(sel(OUTPUT_STDOUT, "{\"f\":1}", "{\"s\":", NULL), "{}");
+	/* README: a last line that starts with '{' and does not parse is
+	 * OutputInvalid, closed or not. */
+	CHECK(sel(OUTPUT_STDOUT, "{\"f\":1}", "{\"s\":", NULL) == NULL);
+	CHECK(sel(OUTPUT_AUTO, "", "log\n{\"a\":1\n", NULL) == NULL);
 	CHECK_STR(sel(OUTPUT_NONE, "{\"f\":1}", "{\"s\":1}", NULL), "{}");
 	CHECK_STR(sel(OUTPUT_NONE, "broken", "{broken}", NULL), "{}");
 	CHECK(output_mode_parse("auto") == OUTPUT_AUTO && output_mode_parse("file") == OUTPUT_FILE &&
@@ -143,7 +146,7 @@ static void test_size_limit(void)
 	t = tail_of("", 1000);
 	tail_append(&t, b.data, b.len);
 	CHECK(output_select(OUTPUT_STDOUT, &none, &t, &out, &e) == OUTPUT_INVALID);
-	CHECK(strstr(e.msg, "larger than the 1000 bytes") != NULL);
+	CHECK(strstr(e.msg, "more than the 1000 bytes") && strstr(e.msg, "$SFN_OUTPUT"));
 	buf_free(&t.b);
 	/* ...and when the cut happens to land on a line start. */
 	buf_reset(&b);
@@ -155,6 +158,18 @@ static void test_size_limit(void)
 	tail_append(&t, "{\"z\":1}\n", 8);
 	CHECK(output_select(OUTPUT_STDOUT, &none, &t, &out, &e) == OUTPUT_VALID);
 	CHECK_STR(out.data, "{\"z\":1}");
+	buf_free(&t.b);
+	/* A pretty-printed result longer than the tail: its indented inner
+	 * lines start with '{' but are not a result; say it is too long. */
+	buf_reset(&b);
+	buf_puts(&b, "{\n  \"rows\": [\n");
+	for (int i = 0; i < 100; i++)
+		buf_puts(&b, "    {\n      \"id\": 1\n    },\n");
+	buf_puts(&b, "    {\n      \"id\": 2\n    }\n  ]\n}\n");
+	t = tail_of("", 1000);
+	tail_append(&t, b.data, b.len);
+	CHECK(output_select(OUTPUT_STDOUT, &none, &t, &out, &e) == OUTPUT_INVALID);
+	CHECK(strstr(e.msg, "more than the 1000 bytes") && strstr(e.msg, "$SFN_OUTPUT") && !strstr(e.msg, "offset"));
 	buf_free(&t.b);
 	/* Lots of logs, then a small broken result: broken, not "too large". */
 	t = tail_of("", 1000);
