@@ -44,18 +44,20 @@ static sigset_t orig_mask;
 static bool prepared;
 static bool orphans_are_ours; /* PID 1 or a child subreaper */
 
-/* The signals the loop reads from its signalfd. */
+/* The signals the loop reads from its signalfd: every one that can be
+ * caught (like tini), so that no signal kills or stops the agent but
+ * SIGKILL and SIGSTOP: SIGALRM, SIGXCPU, real-time signals and the rest go
+ * to the command, SIGTSTP too; SIGTTIN and SIGTTOU (the terminal's answer
+ * to the agent itself) are dropped.  Faults stay unblocked: a crash of the
+ * agent must still end it, not be read as a message. */
 static void handled_set(sigset_t *set)
 {
-	sigemptyset(set);
-	sigaddset(set, SIGTERM);
-	sigaddset(set, SIGINT);
-	sigaddset(set, SIGHUP);
-	sigaddset(set, SIGQUIT);
-	sigaddset(set, SIGUSR1);
-	sigaddset(set, SIGUSR2);
-	sigaddset(set, SIGWINCH);
-	sigaddset(set, SIGCHLD);
+	sigfillset(set);
+	static const int faults[] = { SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGTRAP, SIGSYS };
+	for (size_t i = 0; i < sizeof faults / sizeof faults[0]; i++)
+		sigdelset(set, faults[i]);
+	sigdelset(set, SIGKILL);
+	sigdelset(set, SIGSTOP);
 }
 
 /* Started with fd 0, 1 or 2 closed (`>&-`), the next descriptor we open
@@ -83,15 +85,13 @@ int supervise_prepare(struct err *err)
 	if (prepared)
 		return 0;
 	fill_stdio();
+	/* Among them SIGPIPE: a write to a closed stdout then fails with EPIPE,
+	 * which the relay handles, instead of killing the agent before it can
+	 * report; and SIGTTOU, so that we can take the terminal back from the
+	 * command's group (tcsetpgrp from a background group raises it).  The
+	 * command gets the original mask back. */
 	sigset_t set;
 	handled_set(&set);
-	/* SIGPIPE stays blocked too: a write to a closed stdout then fails with
-	 * EPIPE, which the relay handles, instead of killing the agent before it
-	 * can report.  The command gets the original mask back. */
-	sigaddset(&set, SIGPIPE);
-	/* SIGTTOU too, so that we can take the terminal back from the command's
-	 * group (tcsetpgrp from a background group raises it). */
-	sigaddset(&set, SIGTTOU);
 	if (sigprocmask(SIG_BLOCK, &set, &orig_mask) != 0)
 		return err_set(err, "cannot block signals (%s): this is a bug, please report it", strerror(errno));
 	prepared = true;
@@ -324,6 +324,12 @@ static void handle_signals(struct sup *s)
 			int sig = (int)si[i].ssi_signo;
 			if (sig == SIGCHLD)
 				continue; /* reap() runs after every wake-up */
+			/* The agent's own: the terminal stopping a background agent,
+			 * and what the kernel raises for the agent's own writes
+			 * (SIGPIPE; SIGXFSZ, which then names our pid as sender). */
+			if (sig == SIGTTIN || sig == SIGTTOU || sig == SIGPIPE ||
+			    (sig == SIGXFSZ && (pid_t)si[i].ssi_pid == getpid()))
+				continue;
 			bool group = s->cfg->signal_target == TARGET_GROUP;
 			if (sig == SIGTERM || sig == SIGINT) {
 				if (!s->res->agent_signal)
