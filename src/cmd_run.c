@@ -304,11 +304,6 @@ int cmd_run(int argc, char **argv)
 	};
 	if (r.token && r.opt.heartbeat_ms)
 		sc.tick.next_ms = r.sys->mono_ms() + jitter(&r, r.opt.heartbeat_ms);
-	if (supervise_run(&sc, &res, &err) != 0) {
-		log_error("%s", err.msg);
-		goto out;
-	}
-
 	struct result_policy pol = {
 		.output_mode = r.opt.output,
 		.error_name = r.opt.error_name,
@@ -318,10 +313,17 @@ int cmd_run(int argc, char **argv)
 		.n_success = r.opt.n_success,
 		.task_arn = r.task_arn,
 	};
-	result_decide(&res, &pol, &rep);
-	status = rep.exit_status;
-	if (rep.message[0])
+	if (supervise_run(&sc, &res, &err) != 0) {
+		/* No pipe, descriptor or process left for the command.  Step
+		 * Functions may already hold the token: the workflow must hear
+		 * it now, not at HeartbeatSeconds. */
+		log_error("%s", err.msg);
+		result_agent_failed(err.msg, &pol, &rep);
+	} else {
+		result_decide(&res, &pol, &rep);
 		log_info("%s", rep.message);
+	}
+	status = rep.exit_status;
 
 	if (!r.token) {
 		print_would_send(&rep);

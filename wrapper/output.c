@@ -113,6 +113,9 @@ int outfile_open(struct outfile *f, const char *name, struct err *err)
 	f->tmp_path = NULL;
 	/* No MFD_CLOEXEC: the command must inherit it to reach it by path. */
 	int fd = memfd_create(name, 0);
+	if (fd < 0 && (errno == EMFILE || errno == ENFILE))
+		return err_set(err, "cannot create a file for SFN_OUTPUT (%s): raise the open files limit (ulimit -n)",
+			       strerror(errno));
 	if (fd >= 0)
 		fd = move_above_stdio(fd);
 	if (fd >= 0) {

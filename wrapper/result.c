@@ -346,3 +346,12 @@ out:
 	snprintf(out->message, sizeof out->message, "%s", buf_cstr(&msg));
 	buf_free(&msg);
 }
+
+void result_agent_failed(const char *why, const struct result_policy *pol, struct report *out)
+{
+	memset(out, 0, sizeof *out);
+	set_error(out, SFN_ERR_EXEC_FAILED);
+	snprintf(out->message, sizeof out->message, "the command could not be started: %s", why);
+	out->exit_status = 125;
+	cause_build(&out->cause, -1, 0, 0, out->message, span_of("", 0), pol->task_arn);
+}
