@@ -29,6 +29,7 @@
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/signalfd.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -139,6 +140,8 @@ void command_result_free(struct command_result *r)
 	buf_free(&r->report_mark);
 	free(r->command);
 	r->command = NULL;
+	free(r->missing_interpreter);
+	r->missing_interpreter = NULL;
 }
 
 enum phase { RUNNING, DRAIN, DONE };
@@ -685,6 +688,59 @@ static _Noreturn void child_exec(const struct supervise_config *cfg, char **env,
 	_exit(e == ENOENT ? 127 : 126);
 }
 
+/* The file execvpe would have run for name (PATH searched as it does), or
+ * NULL.  Called only after exec failed, so no need to be exact about
+ * anything but existence. */
+static char *find_command(const char *name)
+{
+	struct stat st;
+	if (strchr(name, '/'))
+		return stat(name, &st) == 0 && S_ISREG(st.st_mode) ? xstrdup(name) : NULL;
+	const char *path = getenv("PATH");
+	if (!path)
+		path = "/bin:/usr/bin";
+	for (const char *p = path;; p++) {
+		const char *end = strchrnul(p, ':');
+		struct buf b = BUF_INIT;
+		if (end == p)
+			buf_printf(&b, "./%s", name); /* an empty entry is the working directory */
+		else
+			buf_printf(&b, "%.*s/%s", (int)(end - p), p, name);
+		if (stat(buf_cstr(&b), &st) == 0 && S_ISREG(st.st_mode))
+			return buf_steal(&b);
+		buf_free(&b);
+		if (!*end)
+			return NULL;
+		p = end;
+	}
+}
+
+/* exec answered ENOENT for a file that exists: what it runs is missing.
+ * The "#!" line's interpreter (up to a blank or the newline, as the kernel
+ * reads it: a Windows \r stays part of the name), else "" (a binary whose
+ * dynamic loader is missing).  NULL when the file itself does not exist. */
+static char *missing_interpreter(const char *name)
+{
+	char *file = find_command(name);
+	if (!file)
+		return NULL;
+	char head[256] = "";
+	ssize_t n = -1;
+	int fd = open(file, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+	free(file);
+	if (fd >= 0) {
+		n = read(fd, head, sizeof head - 1);
+		close(fd);
+	}
+	if (n < 2 || head[0] != '#' || head[1] != '!')
+		return xstrdup("");
+	head[n] = '\0';
+	char *p = head + 2;
+	while (*p == ' ' || *p == '\t')
+		p++;
+	return xstrndup(p, strcspn(p, " \t\n"));
+}
+
 static int pipe_above_stdio(int fds[2], struct err *err)
 {
 	if (pipe2(fds, O_CLOEXEC) != 0)
@@ -795,7 +851,9 @@ int supervise_run(const struct supervise_config *cfg, struct command_result *res
 			;
 		res->started = false;
 		res->exec_errno = exec_errno;
-		res->exit_code = exec_errno == ENOENT ? 127 : 126;
+		if (exec_errno == ENOENT)
+			res->missing_interpreter = missing_interpreter(cfg->argv[0]);
+		res->exit_code = exec_errno == ENOENT && !res->missing_interpreter ? 127 : 126;
 		res->duration_s = (double)(now_ms(&s) - s.start_ms) / 1000.0;
 		rc = 0;
 		goto out;

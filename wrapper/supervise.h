@@ -64,6 +64,11 @@ struct command_result {
 	struct buf output_file; /* what the command wrote to SFN_OUTPUT */
 	struct buf report_mark; /* what `sfn-agent send-*` wrote to SFN_AGENT_REPORT_MARK */
 	char *command;          /* argv[0], for messages */
+	/* exec said ENOENT of a file that exists: the interpreter its "#!"
+	 * line names (as written, a trailing \r included), or "" for a binary
+	 * whose program interpreter (dynamic loader) is missing.  NULL when
+	 * the command itself was not found. */
+	char *missing_interpreter;
 	int64_t timeout_ms;     /* cfg->timeout_ms, for messages */
 	int agent_signal;       /* SIGTERM/SIGINT received at any time, also after the
 				 * command exited (bound the delivery), else 0 */
