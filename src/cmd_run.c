@@ -10,10 +10,15 @@
 #include "src/commands.h"
 #include "base/json.h"
 #include "base/log.h"
+#include "base/posix.h"
 #include "src/opts.h"
 
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #define EXIT_AGENT 125
 #define FIRST_HEARTBEAT_BUDGET_MS 5000
@@ -222,6 +227,24 @@ static int deliver(struct run *r, const struct report *rep, int64_t deadline)
 	return rc;
 }
 
+/* Run by another agent (ENTRYPOINT sfn-agent -- and a CMD that runs
+ * sfn-agent -- job): leave the mark `send-success` leaves, so that the outer
+ * agent does not report the same token again and fail on TaskTimedOut. */
+static void note_for_supervisor(const struct run *r, const char *op)
+{
+	const char *mark = sys_env(r->sys, "SFN_AGENT_REPORT_MARK");
+	if (!mark)
+		return;
+	int fd = open(mark, O_WRONLY | O_APPEND | O_CLOEXEC | O_NONBLOCK);
+	char line[64];
+	int len = snprintf(line, sizeof line, "%s %s\n", op, r->fp);
+	if (fd < 0 || write_all(fd, line, (size_t)len) != 0)
+		log_warn("cannot tell the supervising agent that %s was reported (%s): it may report again", r->fp,
+			 strerror(errno));
+	if (fd >= 0)
+		close(fd);
+}
+
 static bool reported_by_command(const struct run *r, const struct command_result *res)
 {
 	return r->token && res->report_mark.len && strstr(buf_cstr(&res->report_mark), r->fp);
@@ -336,7 +359,9 @@ int cmd_run(int argc, char **argv)
 		int64_t deadline = now + r.opt.report_timeout_ms;
 		if ((res.stop == STOP_SIGNAL || res.agent_signal) && now + REPORT_AFTER_STOP_MS < deadline)
 			deadline = now + REPORT_AFTER_STOP_MS;
-		if (deliver(&r, &rep, deadline) != 0 && rep.success)
+		if (deliver(&r, &rep, deadline) == 0)
+			note_for_supervisor(&r, rep.success ? "SendTaskSuccess" : "SendTaskFailure");
+		else if (rep.success)
 			status = 1;
 	}
 	log_info("exit status %d", status);
