@@ -32,6 +32,7 @@
 struct run {
 	struct run_options opt;
 	const struct sys *sys;
+	struct sys sys_own;    /* sys_real, with sleeps a stop signal cuts short */
 	const char *token;     /* NULL: no token, nothing is sent */
 	char fp[16];           /* the token's fingerprint, for logs */
 	struct sfn_client *sfn;
@@ -39,6 +40,43 @@ struct run {
 	bool token_lost;
 	int hb_failures;       /* consecutive transient heartbeat failures */
 };
+
+/* A SIGTERM or SIGINT while the final report is retried (the command has
+ * exited; ECS will SIGKILL in 30 s): the report then gets
+ * REPORT_AFTER_STOP_MS from the signal, not the rest of --report-timeout.
+ * The Step Functions client asks report_deadline_now before and during
+ * each attempt, and sleeps between attempts through report_sleep_ms. */
+static struct {
+	bool watching; /* only around the final report: the loop reads signals itself */
+	int sig;
+	int64_t deadline;
+} report_stop = { false, 0, -1 };
+
+static void report_stop_seen(int sig)
+{
+	if (!sig || report_stop.sig)
+		return;
+	report_stop.sig = sig;
+	report_stop.deadline = sys_real.mono_ms() + REPORT_AFTER_STOP_MS;
+	log_info("received %s during the report: %d s left to deliver it", signal_name(sig),
+		 REPORT_AFTER_STOP_MS / 1000);
+}
+
+static int64_t report_deadline_now(void *ctx)
+{
+	(void)ctx;
+	if (report_stop.watching)
+		report_stop_seen(supervise_pending_stop());
+	return report_stop.deadline;
+}
+
+static void report_sleep_ms(int64_t ms)
+{
+	if (report_stop.watching && !report_stop.sig)
+		report_stop_seen(supervise_wait_stop(ms));
+	else
+		sys_real.sleep_ms(ms);
+}
 
 static int64_t jitter(const struct run *r, int64_t period)
 {
@@ -278,7 +316,7 @@ static int setup(struct run *r, int argc, char **argv)
 	}
 	token_fingerprint(r->token, r->fp);
 
-	struct sfn_client_config cfg = { .sys = r->sys };
+	struct sfn_client_config cfg = { .sys = r->sys, .deadline_now = report_deadline_now };
 	r->sfn = sfn_client_new(&cfg, &err);
 	if (!r->sfn) {
 		log_error("%s", err.msg);
@@ -292,7 +330,9 @@ static int setup(struct run *r, int argc, char **argv)
 
 int cmd_run(int argc, char **argv)
 {
-	struct run r = { .sys = &sys_real };
+	struct run r = { .sys_own = sys_real };
+	r.sys_own.sleep_ms = report_sleep_ms;
+	r.sys = &r.sys_own;
 	struct command_result res = { 0 };
 	struct report rep = { 0 };
 	struct err err;
@@ -359,7 +399,10 @@ int cmd_run(int argc, char **argv)
 		int64_t deadline = now + r.opt.report_timeout_ms;
 		if ((res.stop == STOP_SIGNAL || res.agent_signal) && now + REPORT_AFTER_STOP_MS < deadline)
 			deadline = now + REPORT_AFTER_STOP_MS;
-		if (deliver(&r, &rep, deadline) == 0)
+		report_stop.watching = true;
+		int delivered = deliver(&r, &rep, deadline);
+		report_stop.watching = false;
+		if (delivered == 0)
 			note_for_supervisor(&r, rep.success ? "SendTaskSuccess" : "SendTaskFailure");
 		else if (rep.success)
 			status = 1;

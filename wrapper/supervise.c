@@ -132,6 +132,24 @@ int supervise_pending_stop(void)
 	return sig;
 }
 
+int supervise_wait_stop(int64_t ms)
+{
+	sigset_t stops;
+	sigemptyset(&stops);
+	sigaddset(&stops, SIGTERM);
+	sigaddset(&stops, SIGINT);
+	struct timespec ts = { (time_t)(ms / 1000), (long)(ms % 1000) * 1000000L };
+	for (;;) {
+		int sig = ms > 0 ? sigtimedwait(&stops, NULL, &ts) : 0;
+		if (sig >= 0)
+			return sig;
+		if (errno != EINTR)
+			return 0;
+		/* EINTR: a handled signal of a test harness; the rest is close
+		 * enough to wait again in full, as nanosleep's callers do. */
+	}
+}
+
 void command_result_free(struct command_result *r)
 {
 	buf_free(&r->stdout_tail.b);

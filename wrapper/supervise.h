@@ -88,6 +88,10 @@ int supervise_prepare(struct err *err);
  * as soon as it runs, and the result says STOP_SIGNAL. */
 int supervise_pending_stop(void);
 
+/* Waits up to ms for SIGTERM or SIGINT (blocked since supervise_prepare)
+ * and consumes it.  Returns the signal, or 0 when the time passed. */
+int supervise_wait_stop(int64_t ms);
+
 /* Runs argv to completion.  Returns 0 with result filled in (also when exec
  * failed: result->started is false), -1 with err when the agent itself could
  * not set things up (pipes, memfd, fork).
