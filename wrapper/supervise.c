@@ -42,6 +42,8 @@
 extern char **environ;
 
 static sigset_t orig_mask;
+static struct rlimit orig_core;
+static bool core_saved;
 static bool prepared;
 static bool orphans_are_ours; /* PID 1 or a child subreaper */
 
@@ -96,6 +98,19 @@ int supervise_prepare(struct err *err)
 	if (sigprocmask(SIG_BLOCK, &set, &orig_mask) != 0)
 		return err_set(err, "cannot block signals (%s): this is a bug, please report it", strerror(errno));
 	prepared = true;
+	/* The agent's memory will hold the task token and credentials: no
+	 * core dump of it (the command keeps the limit it would have had), and
+	 * not dumpable, so that no process without CAP_SYS_PTRACE, not even
+	 * one with our uid, reads /proc/<agent>/mem or attaches to us.  The
+	 * command reaches SFN_OUTPUT through its own /proc entry instead. */
+	if (getrlimit(RLIMIT_CORE, &orig_core) == 0) {
+		core_saved = true;
+		struct rlimit zero = { 0, orig_core.rlim_max };
+		if (setrlimit(RLIMIT_CORE, &zero) != 0)
+			log_warn("cannot turn off core dumps of the agent: %s", strerror(errno));
+	}
+	if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) != 0)
+		log_warn("cannot make the agent non-dumpable: %s", strerror(errno));
 	/* As PID 1 orphans come to us anyway; otherwise ask for them, so that the
 	 * command's daemonised children can still be reaped and cleaned up. */
 	orphans_are_ours = true;
@@ -548,7 +563,9 @@ static void run_timers(struct sup *s)
 
 /* The environment for the command: ours, with SFN_OUTPUT and
  * SFN_AGENT_REPORT_MARK set.  Built before fork, so the child only calls
- * async-signal-safe functions. */
+ * async-signal-safe functions; each of the two has room for the child to
+ * write /proc/<its pid>/fd/N over the value (outfile_proc_path). */
+#define PROC_PATH_ROOM 48
 static char **build_env(const char *output, const char *mark)
 {
 	size_t n = 0;
@@ -562,9 +579,11 @@ static char **build_env(const char *output, const char *mark)
 		env[k++] = *e;
 	}
 	struct buf b = BUF_INIT;
-	buf_printf(&b, "SFN_OUTPUT=%s", output);
+	buf_printf(&b, "SFN_OUTPUT=%s%*s", output, PROC_PATH_ROOM, "");
+	b.data[strlen("SFN_OUTPUT=") + strlen(output)] = '\0';
 	env[k++] = buf_steal(&b);
-	buf_printf(&b, "SFN_AGENT_REPORT_MARK=%s", mark);
+	buf_printf(&b, "SFN_AGENT_REPORT_MARK=%s%*s", mark, PROC_PATH_ROOM, "");
+	b.data[strlen("SFN_AGENT_REPORT_MARK=") + strlen(mark)] = '\0';
 	env[k++] = buf_steal(&b);
 	env[k] = NULL;
 	return env;
@@ -582,6 +601,12 @@ static void free_env(char **env)
 }
 
 /* In the child, between fork and exec: only async-signal-safe calls. */
+
+static void restore_core_limit(void)
+{
+	if (core_saved)
+		setrlimit(RLIMIT_CORE, &orig_core);
+}
 
 /* The C library refuses its reserved real-time signals (32-34), yet one the
  * agent's parent ignored is inherited and would survive exec: a command that
@@ -660,7 +685,7 @@ void spawn_cloexec_from(int from, bool try_close_range)
 }
 
 static _Noreturn void child_exec(const struct supervise_config *cfg, char **env, int out_w, int err_w, int exec_w,
-				 const int *give, size_t n_give, bool take_tty)
+				 const struct outfile *give, size_t n_give, bool take_tty)
 {
 	if (setpgid(0, 0) != 0) {
 		/* Not fatal: signals then reach the command alone, through its pid. */
@@ -698,7 +723,18 @@ static _Noreturn void child_exec(const struct supervise_config *cfg, char **env,
 	 * closed, so that exec_w still reports a failed exec. */
 	spawn_cloexec_from(3, true);
 	for (size_t i = 0; i < n_give; i++)
-		fcntl(give[i], F_SETFD, 0);
+		fcntl(give[i].fd, F_SETFD, 0);
+	/* SFN_OUTPUT and the report mark through our own descriptor table,
+	 * now that the pid is known: the last two entries of env, in order. */
+	size_t n_env = 0;
+	while (env[n_env])
+		n_env++;
+	for (size_t i = 0; i < n_give && i < 2; i++)
+		if (give[i].by_pid)
+			outfile_proc_path(strchr(env[n_env - 2 + i], '=') + 1, (long)getpid(), give[i].fd);
+	/* The agent's core limit is 0 (its memory holds secrets); the command
+	 * gets the one the agent was started with. */
+	restore_core_limit();
 	execvpe(cfg->argv[0], cfg->argv, env);
 	int e = errno;
 	ssize_t w = write(exec_w, &e, sizeof e);
@@ -798,7 +834,7 @@ int supervise_run(const struct supervise_config *cfg, struct command_result *res
 {
 	int rc = -1;
 	int out_p[2] = { -1, -1 }, err_p[2] = { -1, -1 }, exec_p[2] = { -1, -1 };
-	struct outfile of = { -1, "", NULL }, mark = { -1, "", NULL };
+	struct outfile of = { -1, "", NULL, false }, mark = { -1, "", NULL, false };
 	char **env = NULL;
 	bool take_tty = false;
 	struct sup s;
@@ -845,7 +881,7 @@ int supervise_run(const struct supervise_config *cfg, struct command_result *res
 		goto out;
 	}
 	if (pid == 0)
-		child_exec(cfg, env, out_p[1], err_p[1], exec_p[1], (int[]){ of.fd, mark.fd }, 2, take_tty);
+		child_exec(cfg, env, out_p[1], err_p[1], exec_p[1], (struct outfile[]){ of, mark }, 2, take_tty);
 	s.pid = pid;
 	/* Also here: whichever of parent and child runs first, the group exists
 	 * before we signal it.  EACCES means the child already exec'd (and did

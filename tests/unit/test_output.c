@@ -245,6 +245,41 @@ static void test_outfile_fallback(void)
 	rmdir(dir);
 }
 
+/* The fallback file is read back by name: a command that replaces it with a
+ * FIFO must not hang the agent in open() (it would never report), and a
+ * symbolic link is not followed (it could point at any file the agent can
+ * read).  alarm() is the watchdog: a hang kills the test. */
+static void test_outfile_fallback_replaced(void)
+{
+	struct outfile f;
+	struct err e;
+	struct buf got = BUF_INIT;
+	CHECK(outfile_open_tmp(&f, "test-fifo", &e) == 0);
+	CHECK(unlink(f.tmp_path) == 0 && mkfifo(f.tmp_path, 0600) == 0);
+	alarm(5);
+	CHECK(outfile_read(&f, 100, &got, &e) != 0 && strstr(e.msg, "not a regular file"));
+	alarm(0);
+	outfile_close(&f);
+
+	CHECK(outfile_open_tmp(&f, "test-link", &e) == 0);
+	CHECK(unlink(f.tmp_path) == 0 && symlink("/etc/hostname", f.tmp_path) == 0);
+	CHECK(outfile_read(&f, 100, &got, &e) != 0 && strstr(e.msg, "symbolic link"));
+	CHECK(got.len == 0);
+	outfile_close(&f);
+
+	/* Replaced by a regular file (write + rename): that one is read. */
+	CHECK(outfile_open_tmp(&f, "test-rename", &e) == 0);
+	char tmp[4200];
+	snprintf(tmp, sizeof tmp, "%s.new", f.tmp_path);
+	FILE *w = fopen(tmp, "w");
+	CHECK(w && fputs("{\"renamed\":1}", w) >= 0 && fclose(w) == 0);
+	CHECK(rename(tmp, f.tmp_path) == 0);
+	CHECK(outfile_read(&f, 100, &got, &e) == 0);
+	CHECK_STR(buf_cstr(&got), "{\"renamed\":1}");
+	outfile_close(&f);
+	buf_free(&got);
+}
+
 int main(void)
 {
 	RUN(test_trailing_json);
@@ -253,5 +288,6 @@ int main(void)
 	RUN(test_size_limit);
 	RUN(test_outfile);
 	RUN(test_outfile_fallback);
+	RUN(test_outfile_fallback_replaced);
 	return CHECK_DONE();
 }
