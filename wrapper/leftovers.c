@@ -92,14 +92,14 @@ static long descendants(struct proc **out)
  * processes that have just become our children (their parent died), so
  * that what a leftover starts while it cleans up (a shell's trap) is left
  * to it until the SIGKILL round. */
-bool cleanup_round(struct sup *s, bool kill_now)
+bool cleanup_round(struct supervision *sv, bool kill_now)
 {
 	int sig = kill_now ? SIGKILL : SIGTERM;
 	struct proc *procs = NULL;
 	long n = descendants(&procs);
 	if (n < 0) {
 		/* No /proc: the group, and whatever we still have as children. */
-		if (kill(-s->pid, sig) != 0 && errno != ESRCH)
+		if (kill(-sv->pid, sig) != 0 && errno != ESRCH)
 			log_warn("cannot signal the command's process group: %s", strerror(errno));
 		free(procs);
 		return waitpid(-1, NULL, WNOHANG) < 0 && errno == ECHILD;
@@ -108,40 +108,40 @@ bool cleanup_round(struct sup *s, bool kill_now)
 	for (long i = 0; i < n; i++) {
 		pid_t pid = procs[i].pid;
 		bool seen = false;
-		for (size_t j = 0; j < s->n_termed && !seen; j++)
-			seen = s->termed[j] == pid;
-		if (!kill_now && (seen || (s->first_round_done && procs[i].ppid != self)))
+		for (size_t j = 0; j < sv->n_termed && !seen; j++)
+			seen = sv->termed[j] == pid;
+		if (!kill_now && (seen || (sv->first_round_done && procs[i].ppid != self)))
 			continue;
 		if (!seen) {
-			s->termed = array_reserve(s->termed, s->n_termed, &s->cap_termed, sizeof *s->termed);
-			s->termed[s->n_termed++] = pid;
+			sv->termed = array_reserve(sv->termed, sv->n_termed, &sv->cap_termed, sizeof *sv->termed);
+			sv->termed[sv->n_termed++] = pid;
 		}
 		/* Once per process: the SIGKILL round repeats every CLEANUP_POLL_MS. */
 		if (kill(pid, sig) != 0 && errno != ESRCH && !seen)
 			log_warn("cannot send %s to leftover process %ld: %s", signame(sig), (long)pid,
 				 strerror(errno));
 	}
-	s->first_round_done = true;
+	sv->first_round_done = true;
 	free(procs);
 	return n == 0;
 }
 
 /* The command has exited: its leftovers get SIGTERM now and SIGKILL at the
  * end of the drain. */
-void start_drain(struct sup *s)
+void start_drain(struct supervision *sv)
 {
-	int64_t t = now_ms(s);
-	s->phase = DRAIN;
-	s->drain_until = t + DRAIN_MS;
-	s->cleanup_end = t + DRAIN_MS + CLEANUP_KILL_MS;
+	int64_t t = now_ms(sv);
+	sv->phase = DRAIN;
+	sv->drain_until = t + DRAIN_MS;
+	sv->cleanup_end = t + DRAIN_MS + CLEANUP_KILL_MS;
 	/* Without the subreaper, group members whose parents died went to
 	 * init, out of our sight in /proc: reach them through the group.  With
 	 * it, every one of them is a descendant and gets exactly one SIGTERM
 	 * below (a second one could cut short a shell's own clean-up trap). */
-	if (!orphans_are_ours && kill(-s->pid, SIGTERM) != 0 && errno != ESRCH)
+	if (!orphans_are_ours && kill(-sv->pid, SIGTERM) != 0 && errno != ESRCH)
 		log_warn("cannot signal the command's process group: %s", strerror(errno));
-	s->leftovers_gone = cleanup_round(s, false);
-	if (!s->leftovers_gone)
+	sv->leftovers_gone = cleanup_round(sv, false);
+	if (!sv->leftovers_gone)
 		log_info("the command left %zu process(es) running: sent SIGTERM, SIGKILL in %d s",
-			 s->n_termed, DRAIN_MS / 1000);
+			 sv->n_termed, DRAIN_MS / 1000);
 }

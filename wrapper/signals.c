@@ -144,40 +144,40 @@ int supervise_wait_stop(int64_t ms)
 	}
 }
 
-void send_signal(struct sup *s, int sig, bool group)
+void send_signal(struct supervision *sv, int sig, bool group)
 {
-	pid_t target = group ? -s->pid : s->pid;
+	pid_t target = group ? -sv->pid : sv->pid;
 	/* The command itself is gone and reaped: its pid may belong to someone
 	 * else now.  Its group id stays reserved while any member lives. */
-	if (!group && s->child_exited)
+	if (!group && sv->child_exited)
 		return;
 	if (kill(target, sig) != 0) {
 		if (errno != ESRCH)
 			log_warn("cannot send %s to the command (%s)", signame(sig), strerror(errno));
 		return;
 	}
-	sigaddset(&s->sent, sig);
+	sigaddset(&sv->sent, sig);
 }
 
-void begin_stop(struct sup *s, enum stop_reason why, int sig)
+void begin_stop(struct supervision *sv, enum stop_reason why, int sig)
 {
-	if (s->res->stop != STOP_NONE)
+	if (sv->res->stop != STOP_NONE)
 		return;
-	s->res->stop = why;
-	s->kill_at = now_ms(s) + (s->cfg->grace_ms > 0 ? s->cfg->grace_ms : 0);
+	sv->res->stop = why;
+	sv->kill_at = now_ms(sv) + (sv->cfg->grace_ms > 0 ? sv->cfg->grace_ms : 0);
 	if (why == STOP_SIGNAL) {
-		s->res->stop_signal = sig;
-		send_signal(s, sig, s->cfg->signal_target == TARGET_GROUP);
+		sv->res->stop_signal = sig;
+		send_signal(sv, sig, sv->cfg->signal_target == TARGET_GROUP);
 	} else {
-		send_signal(s, SIGTERM, true);
+		send_signal(sv, SIGTERM, true);
 	}
 }
 
-void handle_signals(struct sup *s)
+void handle_signals(struct supervision *sv)
 {
 	struct signalfd_siginfo si[16];
 	for (;;) {
-		ssize_t n = read(s->sfd, si, sizeof si);
+		ssize_t n = read(sv->sfd, si, sizeof si);
 		if (n < 0) {
 			if (errno == EINTR)
 				continue;
@@ -196,19 +196,19 @@ void handle_signals(struct sup *s)
 			if (sig == SIGTTIN || sig == SIGTTOU || sig == SIGPIPE ||
 			    (sig == SIGXFSZ && (pid_t)si[i].ssi_pid == getpid()))
 				continue;
-			bool group = s->cfg->signal_target == TARGET_GROUP;
+			bool group = sv->cfg->signal_target == TARGET_GROUP;
 			if (sig == SIGTERM || sig == SIGINT) {
-				if (!s->res->agent_signal)
-					s->res->agent_signal = sig;
-				if (s->phase == RUNNING && s->res->stop == STOP_NONE) {
+				if (!sv->res->agent_signal)
+					sv->res->agent_signal = sig;
+				if (sv->phase == RUNNING && sv->res->stop == STOP_NONE) {
 					log_info("received %s: forwarding it to the command, SIGKILL in %lld s if it is "
-						 "still running", signame(sig), (long long)(s->cfg->grace_ms / 1000));
-					begin_stop(s, STOP_SIGNAL, sig);
+						 "still running", signame(sig), (long long)(sv->cfg->grace_ms / 1000));
+					begin_stop(sv, STOP_SIGNAL, sig);
 					continue;
 				}
 			}
 			log_debug("forwarding %s to the command", signame(sig));
-			send_signal(s, sig, group);
+			send_signal(sv, sig, group);
 		}
 		if (count < sizeof si / sizeof si[0])
 			return;

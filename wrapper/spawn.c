@@ -147,7 +147,11 @@ _Noreturn void child_exec(const struct supervise_config *cfg, char **env, int ou
 				 const struct outfile *give, size_t n_give, bool take_tty)
 {
 	if (setpgid(0, 0) != 0) {
-		/* Not fatal: signals then reach the command alone, through its pid. */
+		/* Not fatal: the parent makes the group too (setpgid(pid, pid)
+		 * in supervise_run), whichever of the two runs first.  Should both
+		 * fail, the command stays in the agent's group and signals for
+		 * its group (kill(-pid)) find no such group: only the leftover
+		 * sweep, which walks /proc, still reaches its descendants. */
 	}
 	/* An interactive run (docker run -it): the command's new group must own
 	 * the terminal, or its first read stops it with SIGTTIN.  The child does

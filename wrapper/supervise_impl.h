@@ -35,7 +35,7 @@ struct stream {
 	struct tail *tail;
 };
 
-struct sup {
+struct supervision {
 	const struct supervise_config *cfg;
 	struct command_result *res;
 	pid_t pid;
@@ -45,11 +45,12 @@ struct sup {
 	int64_t start_ms;
 	int64_t timeout_at;   /* -1: none */
 	int64_t kill_at;      /* grace expiry after a stop; -1: none */
+	int64_t tick_at;      /* next call of cfg->tick; -1: none */
 	int64_t drain_until;
 	int64_t cleanup_end;  /* DRAIN: when to give up on leftovers that survive SIGKILL */
 	bool leftovers_gone;  /* DRAIN: no descendant of the command is left */
 	bool killed;          /* SIGKILL sent to the group for a stop */
-	bool cleanup_killed;
+	bool drain_over;      /* DRAIN: drain_until passed, leftovers got SIGKILL */
 	bool first_round_done;
 	bool child_exited;
 	sigset_t sent;        /* signals the agent sent or forwarded to the command */
@@ -63,20 +64,20 @@ static inline const char *signame(int sig)
 	return n ? n : "a signal";
 }
 
-static inline int64_t now_ms(const struct sup *s)
+static inline int64_t now_ms(const struct supervision *sv)
 {
-	return s->cfg->sys->mono_ms();
+	return sv->cfg->sys->mono_ms();
 }
 
 /* signals.c */
 void handled_set(sigset_t *set);
-void send_signal(struct sup *s, int sig, bool group);
-void begin_stop(struct sup *s, enum stop_reason why, int sig);
-void handle_signals(struct sup *s);
+void send_signal(struct supervision *sv, int sig, bool group);
+void begin_stop(struct supervision *sv, enum stop_reason why, int sig);
+void handle_signals(struct supervision *sv);
 
 /* leftovers.c */
-void start_drain(struct sup *s);
-bool cleanup_round(struct sup *s, bool kill_now);
+void start_drain(struct supervision *sv);
+bool cleanup_round(struct supervision *sv, bool kill_now);
 
 /* spawn.c */
 char **build_env(const char *output, const char *mark);
