@@ -291,10 +291,10 @@ static bool reported_by_command(const struct run *r, const struct command_result
 static int setup(struct run *r, int argc, char **argv)
 {
 	struct err err;
-	enum opts_status st = run_options_parse(argc, argv, r->sys, &r->opt, &err);
-	if (st == OPTS_EXIT)
+	enum opts_status parsed = run_options_parse(argc, argv, r->sys, &r->opt, &err);
+	if (parsed == OPTS_EXIT)
 		return 1;
-	if (st == OPTS_ERROR) {
+	if (parsed == OPTS_ERROR) {
 		log_error("%s", err.msg);
 		return -1;
 	}
@@ -343,9 +343,9 @@ int cmd_run(int argc, char **argv)
 		log_error("%s", err.msg);
 		return EXIT_AGENT;
 	}
-	int s = setup(&r, argc, argv);
-	if (s != 0) {
-		status = s > 0 ? 0 : EXIT_AGENT;
+	int set_up = setup(&r, argc, argv);
+	if (set_up != 0) {
+		status = set_up > 0 ? 0 : EXIT_AGENT;
 		goto out;
 	}
 	if (r.token && r.opt.heartbeat_ms && first_heartbeat(&r) != 0)
