@@ -402,7 +402,7 @@ def test_stdout_closed_by_a_reader_still_gives_one_report(lab, agent):
 def test_heartbeats_are_never_late_and_jittered(lab, agent):
     """One heartbeat every --heartbeat seconds, up to 10 % early, never later: with --heartbeat 2
     every gap is at most 2 s (plus the network's noise) and they are not all the same."""
-    ex, task = execution(lab, ["sleep", "13"], heartbeat=30)
+    ex, task = execution(lab, ["sleep", "17"], heartbeat=30)
     with FaultProxy(upstream=lab.endpoint) as px:
         env = task_env(lab, task, AWS_ENDPOINT_URL_SFN=px.url)
         p = lab.run_agent([agent, "--heartbeat", "2", "--", *task.command], env, timeout=40)
@@ -410,10 +410,12 @@ def test_heartbeats_are_never_late_and_jittered(lab, agent):
     check_stderr(p, task, env)
     assert p.returncode == 0, stderr_text(p)
     gaps = [b - a for a, b in zip(times[1:], times[2:])]   # the first one goes out before the command
-    assert len(gaps) >= 4, "only %d periodic heartbeats in 13 s: %s" % (len(gaps), gaps)
+    assert len(gaps) >= 5, "only %d periodic heartbeats in 17 s: %s" % (len(gaps), gaps)
     assert max(gaps) <= 2.0 + 0.15, "a heartbeat came later than the period: %s" % gaps
     assert min(gaps) >= 1.8 - 0.15, "a heartbeat came more than 10 %% early: %s" % gaps
-    assert min(gaps) < 1.97, "no jitter: every gap is the full period: %s" % gaps
+    # The network's noise cancels out in the mean (each arrival's delay counts once with each sign):
+    # without jitter the mean gap is the period or a little more; with it, about 1.9 s.
+    assert sum(gaps) / len(gaps) < 1.98, "no jitter: the gaps average the full period: %s" % gaps
 
 
 def test_debug_heartbeat_line_shows_no_token(lab, agent):
