@@ -411,8 +411,12 @@ def test_heartbeats_are_never_late_and_jittered(lab, agent):
     assert p.returncode == 0, stderr_text(p)
     gaps = [b - a for a, b in zip(times[1:], times[2:])]   # the first one goes out before the command
     assert len(gaps) >= 5, "only %d periodic heartbeats in 17 s: %s" % (len(gaps), gaps)
-    assert max(gaps) <= 2.0 + 0.15, "a heartbeat came later than the period: %s" % gaps
-    assert min(gaps) >= 1.8 - 0.15, "a heartbeat came more than 10 %% early: %s" % gaps
+    # Against the schedule, not gap by gap: one request delayed on its way makes one gap long and the
+    # next short, but the delays do not add up; a heartbeat scheduled late does.
+    for k in range(1, len(gaps) + 1):
+        since = sum(gaps[:k])
+        assert since <= k * 2.0 + 0.25, "heartbeat %d came later than %d periods: %s" % (k, k, gaps)
+        assert since >= k * 1.8 - 0.25, "heartbeat %d came more than 10 %% early: %s" % (k, gaps)
     # The network's noise cancels out in the mean (each arrival's delay counts once with each sign):
     # without jitter the mean gap is the period or a little more; with it, about 1.9 s.
     assert sum(gaps) / len(gaps) < 1.98, "no jitter: the gaps average the full period: %s" % gaps
