@@ -37,6 +37,12 @@ struct http_request {
 	 * proxy them either).  Step Functions and STS calls honour
 	 * HTTPS_PROXY/NO_PROXY. */
 	bool direct;
+	/* Polled while the exchange runs (about once a second, and on every
+	 * bit of progress): true ends it at once, as a timeout.  May be NULL.
+	 * The run mode's final report uses it to keep a deadline that a
+	 * SIGTERM brought closer. */
+	bool (*abandon)(void *ctx);
+	void *abandon_ctx;
 };
 
 /* Answer limits by kind: credentials answers (container endpoint, IMDS, STS)

@@ -124,6 +124,7 @@ static void classify(struct curl_impl *ci, CURLcode rc, const char *errbuf)
 		resp->failure = HTTP_REFUSED_URL;
 		resp->maybe_sent = false;
 		return;
+	case CURLE_ABORTED_BY_CALLBACK: /* req->abandon: a deadline that came closer */
 	case CURLE_OPERATION_TIMEDOUT:
 		/* Before the request went out this is a slow connect: the
 		 * server cannot have acted on it. */
@@ -178,6 +179,13 @@ static void sigpipe_restore(struct sigpipe_guard *g)
 		sigaction(SIGPIPE, &g->old, NULL);
 }
 
+static int on_progress(void *userdata, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal, curl_off_t ulnow)
+{
+	const struct http_request *req = userdata;
+	(void)dltotal, (void)dlnow, (void)ultotal, (void)ulnow;
+	return req->abandon(req->abandon_ctx) ? 1 : 0;
+}
+
 static int curl_perform(void *impl, const struct http_request *req, struct http_response *resp)
 {
 	struct curl_impl *ci = impl;
@@ -221,6 +229,9 @@ static int curl_perform(void *impl, const struct http_request *req, struct http_
 	/* "" turns proxies off, even those named in the environment; NULL
 	 * goes back to reading HTTPS_PROXY/NO_PROXY. */
 	curl_easy_setopt(c, CURLOPT_PROXY, req->direct ? "" : NULL);
+	curl_easy_setopt(c, CURLOPT_NOPROGRESS, req->abandon ? 0L : 1L);
+	curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION, req->abandon ? on_progress : NULL);
+	curl_easy_setopt(c, CURLOPT_XFERINFODATA, req->abandon ? (void *)req : NULL);
 	if (strcmp(req->method, "GET") == 0) {
 		curl_easy_setopt(c, CURLOPT_HTTPGET, 1L);
 		curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, NULL);

@@ -49,6 +49,8 @@ struct sfn_client {
 	long attempt_timeout_ms;
 	int64_t skew_ms; /* server time minus ours, learnt from a skew refusal */
 	const char *secret; /* the task token of the call in progress, redacted from answers */
+	int64_t (*deadline_now)(void *ctx); /* cfg's: a deadline that may come closer */
+	void *deadline_ctx;
 };
 
 void sfn_reply_free(struct sfn_reply *r)
@@ -62,6 +64,8 @@ static struct sfn_client *client_init(const struct sfn_client_config *cfg, struc
 	c->sys = cfg->sys ? cfg->sys : &sys_real;
 	c->http = http;
 	c->attempt_timeout_ms = cfg->attempt_timeout_ms > 0 ? cfg->attempt_timeout_ms : DEFAULT_ATTEMPT_MS;
+	c->deadline_now = cfg->deadline_now;
+	c->deadline_ctx = cfg->deadline_ctx;
 
 	c->region = region_resolve_until(c->sys, &c->http, cfg->region_fallback, cfg->deadline_ms, err);
 	if (!c->region)
@@ -434,6 +438,21 @@ static void reply_reset(struct sfn_reply *r)
 	r->body = body;
 }
 
+/* The caller's deadline, or the one cfg->deadline_now says is in force
+ * now when that is closer. */
+static int64_t closer_deadline(const struct sfn_client *c, int64_t deadline_ms)
+{
+	int64_t d = c->deadline_now ? c->deadline_now(c->deadline_ctx) : -1;
+	return d >= 0 && d < deadline_ms ? d : deadline_ms;
+}
+
+static bool deadline_passed(void *ctx)
+{
+	const struct sfn_client *c = ctx;
+	int64_t d = c->deadline_now(c->deadline_ctx);
+	return d >= 0 && c->sys->mono_ms() >= d;
+}
+
 /* One signed exchange.  Returns the transport's status (0, or -1 on misuse). */
 static int attempt(struct sfn_client *c, const char *target, const char *body, size_t body_len, const struct creds *cr,
 		   long timeout_ms, size_t max_body, struct http_response *resp)
@@ -482,6 +501,8 @@ static int attempt(struct sfn_client *c, const char *target, const char *body, s
 		.timeout_ms = timeout_ms,
 		.connect_timeout_ms = timeout_ms < CONNECT_TIMEOUT_MS ? timeout_ms : CONNECT_TIMEOUT_MS,
 		.max_body = max_body,
+		.abandon = c->deadline_now ? deadline_passed : NULL,
+		.abandon_ctx = c,
 	};
 	int rc = http_perform(&c->http, &req, resp);
 	buf_free(&auth);
@@ -505,6 +526,7 @@ int sfn_call(struct sfn_client *c, const char *operation, const char *json_body,
 	size_t max_body = strncmp(operation, "SendTask", 8) == 0 ? HTTP_BODY_SENDTASK : HTTP_BODY_MAX;
 
 	for (;;) {
+		deadline_ms = closer_deadline(c, deadline_ms);
 		int64_t remaining = deadline_ms - sys->mono_ms();
 		if (remaining <= 0) {
 			reply->outcome = SFN_GAVE_UP;
@@ -549,6 +571,7 @@ int sfn_call(struct sfn_client *c, const char *operation, const char *json_body,
 			continue;
 
 		int64_t sleep = backoff_ms(c, st.backoffs++);
+		deadline_ms = closer_deadline(c, deadline_ms);
 		remaining = deadline_ms - sys->mono_ms();
 		if (remaining - sleep < MIN_ATTEMPT_MS)
 			sleep = remaining - MIN_ATTEMPT_MS;

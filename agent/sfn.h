@@ -66,6 +66,13 @@ struct sfn_client_config {
 	/* The region look-ups (task metadata, IMDS) end by then (monotonic;
 	 * 0: none): a caller with a report to make passes its deadline. */
 	int64_t deadline_ms;
+	/* May be NULL.  The deadline now in force (monotonic ms), or -1: asked
+	 * before each attempt and while it runs, so that a deadline can come
+	 * closer during a call (the run mode: a SIGTERM during the final
+	 * report leaves it 8 s).  Sleeps between attempts go through sys, so
+	 * the caller's sys->sleep_ms must return early when it moves. */
+	int64_t (*deadline_now)(void *ctx);
+	void *deadline_ctx;
 };
 
 /* Resolves region, endpoint, CA file and credentials chain (credentials are

@@ -10,10 +10,15 @@
 #include "src/commands.h"
 #include "base/json.h"
 #include "base/log.h"
+#include "base/posix.h"
 #include "src/opts.h"
 
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #define EXIT_AGENT 125
 #define FIRST_HEARTBEAT_BUDGET_MS 5000
@@ -27,6 +32,7 @@
 struct run {
 	struct run_options opt;
 	const struct sys *sys;
+	struct sys sys_own;    /* sys_real, with sleeps a stop signal cuts short */
 	const char *token;     /* NULL: no token, nothing is sent */
 	char fp[16];           /* the token's fingerprint, for logs */
 	struct sfn_client *sfn;
@@ -34,6 +40,43 @@ struct run {
 	bool token_lost;
 	int hb_failures;       /* consecutive transient heartbeat failures */
 };
+
+/* A SIGTERM or SIGINT while the final report is retried (the command has
+ * exited; ECS will SIGKILL in 30 s): the report then gets
+ * REPORT_AFTER_STOP_MS from the signal, not the rest of --report-timeout.
+ * The Step Functions client asks report_deadline_now before and during
+ * each attempt, and sleeps between attempts through report_sleep_ms. */
+static struct {
+	bool watching; /* only around the final report: the loop reads signals itself */
+	int sig;
+	int64_t deadline;
+} report_stop = { false, 0, -1 };
+
+static void report_stop_seen(int sig)
+{
+	if (!sig || report_stop.sig)
+		return;
+	report_stop.sig = sig;
+	report_stop.deadline = sys_real.mono_ms() + REPORT_AFTER_STOP_MS;
+	log_info("received %s during the report: %d s left to deliver it", signal_name(sig),
+		 REPORT_AFTER_STOP_MS / 1000);
+}
+
+static int64_t report_deadline_now(void *ctx)
+{
+	(void)ctx;
+	if (report_stop.watching)
+		report_stop_seen(supervise_pending_stop());
+	return report_stop.deadline;
+}
+
+static void report_sleep_ms(int64_t ms)
+{
+	if (report_stop.watching && !report_stop.sig)
+		report_stop_seen(supervise_wait_stop(ms));
+	else
+		sys_real.sleep_ms(ms);
+}
 
 static int64_t jitter(const struct run *r, int64_t period)
 {
@@ -222,6 +265,24 @@ static int deliver(struct run *r, const struct report *rep, int64_t deadline)
 	return rc;
 }
 
+/* Run by another agent (ENTRYPOINT sfn-agent -- and a CMD that runs
+ * sfn-agent -- job): leave the mark `send-success` leaves, so that the outer
+ * agent does not report the same token again and fail on TaskTimedOut. */
+static void note_for_supervisor(const struct run *r, const char *op)
+{
+	const char *mark = sys_env(r->sys, "SFN_AGENT_REPORT_MARK");
+	if (!mark)
+		return;
+	int fd = open(mark, O_WRONLY | O_APPEND | O_CLOEXEC | O_NONBLOCK);
+	char line[64];
+	int len = snprintf(line, sizeof line, "%s %s\n", op, r->fp);
+	if (fd < 0 || write_all(fd, line, (size_t)len) != 0)
+		log_warn("cannot tell the supervising agent that %s was reported (%s): it may report again", r->fp,
+			 strerror(errno));
+	if (fd >= 0)
+		close(fd);
+}
+
 static bool reported_by_command(const struct run *r, const struct command_result *res)
 {
 	return r->token && res->report_mark.len && strstr(buf_cstr(&res->report_mark), r->fp);
@@ -230,10 +291,10 @@ static bool reported_by_command(const struct run *r, const struct command_result
 static int setup(struct run *r, int argc, char **argv)
 {
 	struct err err;
-	enum opts_status st = run_options_parse(argc, argv, r->sys, &r->opt, &err);
-	if (st == OPTS_EXIT)
+	enum opts_status parsed = run_options_parse(argc, argv, r->sys, &r->opt, &err);
+	if (parsed == OPTS_EXIT)
 		return 1;
-	if (st == OPTS_ERROR) {
+	if (parsed == OPTS_ERROR) {
 		log_error("%s", err.msg);
 		return -1;
 	}
@@ -256,7 +317,7 @@ static int setup(struct run *r, int argc, char **argv)
 	token_fingerprint(r->token, r->fp);
 	log_secret(LOG_SECRET_TASK_TOKEN, r->token, r->fp); /* the command may print it */
 
-	struct sfn_client_config cfg = { .sys = r->sys };
+	struct sfn_client_config cfg = { .sys = r->sys, .deadline_now = report_deadline_now };
 	r->sfn = sfn_client_new(&cfg, &err);
 	if (!r->sfn) {
 		log_error("%s", err.msg);
@@ -270,7 +331,9 @@ static int setup(struct run *r, int argc, char **argv)
 
 int cmd_run(int argc, char **argv)
 {
-	struct run r = { .sys = &sys_real };
+	struct run r = { .sys_own = sys_real };
+	r.sys_own.sleep_ms = report_sleep_ms;
+	r.sys = &r.sys_own;
 	struct command_result res = { 0 };
 	struct report rep = { 0 };
 	struct err err;
@@ -281,9 +344,9 @@ int cmd_run(int argc, char **argv)
 		log_error("%s", err.msg);
 		return EXIT_AGENT;
 	}
-	int s = setup(&r, argc, argv);
-	if (s != 0) {
-		status = s > 0 ? 0 : EXIT_AGENT;
+	int set_up = setup(&r, argc, argv);
+	if (set_up != 0) {
+		status = set_up > 0 ? 0 : EXIT_AGENT;
 		goto out;
 	}
 	if (r.token && r.opt.heartbeat_ms && first_heartbeat(&r) != 0)
@@ -300,16 +363,11 @@ int cmd_run(int argc, char **argv)
 		.grace_ms = r.opt.grace_ms,
 		.signal_target = r.opt.signal_target,
 		.tick = { &r, heartbeat_tick, -1 },
-		.stdout_keep = 1024 * 1024,
-		.stderr_keep = 64 * 1024,
+		.stdout_keep = SUPERVISE_STDOUT_KEEP,
+		.stderr_keep = SUPERVISE_STDERR_KEEP,
 	};
 	if (r.token && r.opt.heartbeat_ms)
 		sc.tick.next_ms = r.sys->mono_ms() + jitter(&r, r.opt.heartbeat_ms);
-	if (supervise_run(&sc, &res, &err) != 0) {
-		log_error("%s", err.msg);
-		goto out;
-	}
-
 	struct result_policy pol = {
 		.output_mode = r.opt.output,
 		.error_name = r.opt.error_name,
@@ -319,10 +377,17 @@ int cmd_run(int argc, char **argv)
 		.n_success = r.opt.n_success,
 		.task_arn = r.task_arn,
 	};
-	result_decide(&res, &pol, &rep);
-	status = rep.exit_status;
-	if (rep.message[0])
+	if (supervise_run(&sc, &res, &err) != 0) {
+		/* No pipe, descriptor or process left for the command.  Step
+		 * Functions may already hold the token: the workflow must hear
+		 * it now, not at HeartbeatSeconds. */
+		log_error("%s", err.msg);
+		result_agent_failed(err.msg, &pol, &rep);
+	} else {
+		result_decide(&res, &pol, &rep);
 		log_info("%s", rep.message);
+	}
+	status = rep.exit_status;
 
 	if (!r.token) {
 		print_would_send(&rep);
@@ -335,7 +400,12 @@ int cmd_run(int argc, char **argv)
 		int64_t deadline = now + r.opt.report_timeout_ms;
 		if ((res.stop == STOP_SIGNAL || res.agent_signal) && now + REPORT_AFTER_STOP_MS < deadline)
 			deadline = now + REPORT_AFTER_STOP_MS;
-		if (deliver(&r, &rep, deadline) != 0 && rep.success)
+		report_stop.watching = true;
+		int delivered = deliver(&r, &rep, deadline);
+		report_stop.watching = false;
+		if (delivered == 0)
+			note_for_supervisor(&r, rep.success ? "SendTaskSuccess" : "SendTaskFailure");
+		else if (rep.success)
 			status = 1;
 	}
 	log_info("exit status %d", status);

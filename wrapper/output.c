@@ -2,15 +2,19 @@
  *
  * Rules this file decides where the contract is silent (README material):
  *
- * - SFN_OUTPUT is a memfd (no close-on-exec, so the command inherits it),
- *   named /proc/<agent pid>/fd/N: reachable from every descendant of the
- *   same user, even one whose parent closed its inherited descriptors
- *   (Python's subprocess does).  Without that, /proc/self/fd/N or
- *   /dev/fd/N, which need the descriptor inherited.  Only when
- *   memfd_create is unavailable is it a private temporary file (mode 0600,
- *   created with O_EXCL by mkstemp), tried in $TMPDIR, /dev/shm, /tmp,
- *   /var/tmp and then the working directory.  memfd needs no writable
- *   filesystem, so a read-only root without /tmp works.
+ * - SFN_OUTPUT is a memfd (the command inherits it), named
+ *   /proc/<command pid>/fd/N: reachable from the command itself whatever
+ *   uid it switched to, and from every descendant with the command's uid,
+ *   even one whose parent closed its inherited descriptors (Python's
+ *   subprocess does).  Not /proc/<agent pid>/fd/N: the agent is not
+ *   dumpable (its memory holds credentials), so its /proc entry is closed
+ *   to all but CAP_SYS_PTRACE.  Without /proc, /dev/fd/N, which needs the
+ *   descriptor inherited.  Only when memfd_create is unavailable is it a
+ *   private temporary file (mode 0600, created with O_EXCL by mkstemp),
+ *   tried in $TMPDIR, /dev/shm, /tmp, /var/tmp and then the working
+ *   directory, and read back by name without following a link or blocking,
+ *   only if it is a regular file.  memfd needs no writable filesystem, so a
+ *   read-only root without /tmp works.
  * - "Wrote anything to SFN_OUTPUT" means: the file holds something other than
  *   whitespace.  An empty or blank file counts as not written.
  * - SFN_OUTPUT and stdout are read up to OUTPUT_READ_MAX (4 MiB) so that a
@@ -23,13 +27,14 @@
  *   the way to the end wins.  So a last line that is a
  *   JSON log record is taken as the output: print the result last.
  * - Stdout with no valid trailing JSON is `{}`, unless it clearly meant JSON
- *   and got it wrong: the text ends with '}' or ']' and its last non-blank
- *   line begins with '{', or is a lone '}' or ']' (the end of a pretty-printed
- *   value).  Then it is OutputInvalid.  A last line such as "[INFO] done
+ *   and got it wrong: its last non-blank line begins with '{' (closed or
+ *   not), or is a lone '}' or ']' (the end of a pretty-printed value).  Then
+ *   it is OutputInvalid.  A last line such as "[INFO] done
  *   [ok]" is a log line, not a broken array, and gives `{}`.
- * - When more stdout was produced than kept, a candidate that starts at the
- *   very beginning of the kept tail (or a broken-looking end) is reported as
- *   too large rather than guessed at.
+ * - Stdout is kept up to OUTPUT_READ_MAX too (SUPERVISE_STDOUT_KEEP).  When
+ *   more was printed, a candidate that starts at the very beginning of the
+ *   kept tail, or an end that looks like broken JSON, is reported as longer
+ *   than what is kept rather than guessed at.
  */
 #include "wrapper/output.h"
 
@@ -66,11 +71,33 @@ static int move_above_stdio(int fd)
 	return nfd;
 }
 
+static char *put_decimal(char *p, long v)
+{
+	char digits[24];
+	int n = 0;
+	do
+		digits[n++] = (char)('0' + v % 10);
+	while ((v /= 10) > 0);
+	while (n > 0)
+		*p++ = digits[--n];
+	return p;
+}
+
+void outfile_proc_path(char *out, long pid, int fd)
+{
+	memcpy(out, "/proc/", 6);
+	char *p = put_decimal(out + 6, pid);
+	memcpy(p, "/fd/", 4);
+	p = put_decimal(p + 4, fd);
+	*p = '\0';
+}
+
 int outfile_open_tmp(struct outfile *f, const char *name, struct err *err)
 {
 	f->fd = -1;
 	f->path[0] = '\0';
 	f->tmp_path = NULL;
+	f->by_pid = false;
 	const char *dirs[] = { getenv("TMPDIR"), "/dev/shm", "/tmp", "/var/tmp", "." };
 	int last_errno = 0;
 	for (size_t i = 0; i < sizeof dirs / sizeof dirs[0]; i++) {
@@ -110,26 +137,27 @@ int outfile_open(struct outfile *f, const char *name, struct err *err)
 	f->fd = -1;
 	f->path[0] = '\0';
 	f->tmp_path = NULL;
+	f->by_pid = false;
 	/* No MFD_CLOEXEC: the command must inherit it to reach it by path. */
 	int fd = memfd_create(name, 0);
+	if (fd < 0 && (errno == EMFILE || errno == ENFILE))
+		return err_set(err, "cannot create a file for SFN_OUTPUT (%s): raise the open files limit (ulimit -n)",
+			       strerror(errno));
 	if (fd >= 0)
 		fd = move_above_stdio(fd);
 	if (fd >= 0) {
-		/* The agent's own descriptor first: /proc/<agent>/fd/N stays
-		 * reachable from any descendant, even one started by a program
-		 * that closes inherited descriptors (Python's subprocess does).
-		 * /proc/self/fd/N and /dev/fd/N need the descriptor inherited. */
-		char dirs[3][32];
-		snprintf(dirs[0], sizeof dirs[0], "/proc/%d/fd", (int)getpid());
-		snprintf(dirs[1], sizeof dirs[1], "/proc/self/fd");
-		snprintf(dirs[2], sizeof dirs[2], "/dev/fd");
-		for (int i = 0; i < 3; i++) {
+		/* /proc/self/fd/N working here means /proc/<command>/fd/N
+		 * will work for the command (the child writes its pid in);
+		 * else /dev/fd/N. */
+		static const char *const dirs[] = { "/proc/self/fd", "/dev/fd" };
+		for (int i = 0; i < 2; i++) {
 			snprintf(f->path, sizeof f->path, "%s/%d", dirs[i], fd);
 			/* Make sure the name resolves to our file before handing it out. */
 			struct stat a, b;
 			if (stat(f->path, &a) == 0 && fstat(fd, &b) == 0 && a.st_ino == b.st_ino &&
 			    a.st_dev == b.st_dev) {
 				f->fd = fd;
+				f->by_pid = i == 0;
 				return 0;
 			}
 		}
@@ -144,9 +172,20 @@ int outfile_read(struct outfile *f, size_t max, struct buf *out, struct err *err
 	int fd = f->fd;
 	int own = -1;
 	/* The command may have replaced the temporary file (write + rename), so
-	 * read what the name points at now. */
+	 * read what the name points at now; but never through a link, never
+	 * waiting in open() (a FIFO put there would hang the agent before it
+	 * reports), and only a regular file. */
 	if (f->tmp_path) {
-		own = open(f->tmp_path, O_RDONLY | O_CLOEXEC);
+		own = open(f->tmp_path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
+		struct stat st;
+		if (own >= 0 && (fstat(own, &st) != 0 || !S_ISREG(st.st_mode))) {
+			close(own);
+			return err_set(err, "SFN_OUTPUT (%s) was replaced by something that is not a regular file: "
+				       "write the result into the file itself", f->tmp_path);
+		}
+		if (own < 0 && errno == ELOOP)
+			return err_set(err, "SFN_OUTPUT (%s) was replaced by a symbolic link, which is not "
+				       "followed: write the result into the file itself", f->tmp_path);
 		if (own >= 0)
 			fd = own;
 	}
@@ -209,8 +248,9 @@ static bool is_blank(char c)
 
 /* The first byte of the last line of s[0..end) that begins (after optional
  * indentation) with `open` and parses as JSON up to end; or NULL.  With
- * validate false, the nearest such line start regardless of validity. */
-static const char *find_candidate(struct span s, char open, bool validate)
+ * validate false, the nearest such line start regardless of validity; with
+ * indented false, only lines that start with `open` itself count. */
+static const char *find_candidate_in(struct span s, char open, bool validate, bool indented)
 {
 	size_t i = s.len;
 	while (i > 0) {
@@ -218,7 +258,7 @@ static const char *find_candidate(struct span s, char open, bool validate)
 		if (i > 0 && s.ptr[i - 1] != '\n')
 			continue;
 		size_t p = i;
-		while (p < s.len && is_blank(s.ptr[p]))
+		while (indented && p < s.len && is_blank(s.ptr[p]))
 			p++;
 		if (p >= s.len || s.ptr[p] != open)
 			continue;
@@ -227,6 +267,11 @@ static const char *find_candidate(struct span s, char open, bool validate)
 			return s.ptr + p;
 	}
 	return NULL;
+}
+
+static const char *find_candidate(struct span s, char open, bool validate)
+{
+	return find_candidate_in(s, open, validate, true);
 }
 
 struct span output_trailing_json(struct span tail)
@@ -254,10 +299,13 @@ static struct span last_line(struct span s)
 	return span_of(s.ptr + i, s.len - i);
 }
 
+/* The last line starts with '{' (closed or not: `{"a":1` is a result cut
+ * short, not a log line), or is a lone '}' or ']' (the end of a
+ * pretty-printed value). */
 static bool looks_meant_as_json(struct span s)
 {
 	s = trim(s);
-	if (s.len == 0 || (s.ptr[s.len - 1] != '}' && s.ptr[s.len - 1] != ']'))
+	if (s.len == 0)
 		return false;
 	struct span line = trim(last_line(s));
 	if (line.len == 0)
@@ -322,12 +370,16 @@ static enum output_verdict select_stdout(const struct tail *t, struct buf *out, 
 	if (looks_meant_as_json(s)) {
 		struct span ts = trim(s);
 		char close = ts.ptr[ts.len - 1];
-		const char *p = find_candidate(ts, close == '}' ? '{' : '[', false);
-		/* Cut off at the front: its start is not in what we kept. */
+		/* More printed than kept: an indented line inside a pretty-printed
+		 * value proves nothing, its start may be lost.  Only a line that
+		 * starts at its first column, after what we kept begins, is a
+		 * small broken result worth an offset. */
+		const char *p = find_candidate_in(ts, close == ']' ? '[' : '{', false, !truncated);
 		if (truncated && (!p || p == ts.ptr)) {
 			err_set(err,
-				"standard output ends with what looks like JSON larger than the %zu bytes the "
-				"agent keeps: return a smaller result, or write it to $SFN_OUTPUT",
+				"standard output ends with what looks like JSON, but the command printed more "
+				"than the %zu bytes of standard output the agent keeps, so its start is lost: "
+				"print a smaller or compact result, or write it to $SFN_OUTPUT",
 				s.len);
 			return OUTPUT_INVALID;
 		}

@@ -7,6 +7,8 @@
 #include "base/err.h"
 #include "base/input.h"
 
+#include <stdbool.h>
+
 enum output_mode { OUTPUT_AUTO, OUTPUT_FILE, OUTPUT_STDOUT, OUTPUT_NONE };
 
 /* How much of SFN_OUTPUT (and of stdout's tail) is worth reading: more than
@@ -17,14 +19,27 @@ enum output_mode { OUTPUT_AUTO, OUTPUT_FILE, OUTPUT_STDOUT, OUTPUT_NONE };
 int output_mode_parse(const char *s); /* -1 if unknown */
 
 /* A file the command can write its result to, reachable by path in the
- * command's environment even with a read-only root and no /tmp: a memfd seen
- * through /proc/self/fd/N or /dev/fd/N, else a private temporary file.  The
- * fd is inherited by the command (no close-on-exec). */
+ * command's environment even with a read-only root and no /tmp: a memfd,
+ * else a private temporary file.  The fd is inherited by the command.
+ *
+ * With /proc, the memfd's path is /proc/<command pid>/fd/N, through the
+ * command's own descriptor table (by_pid; the path is only known once the
+ * command's pid is, so the child writes it, outfile_proc_path).  So it is
+ * reachable from the command after it drops privileges (the kernel always
+ * lets a process into its own /proc entry) and from descendants of the
+ * command's uid that closed their inherited descriptors, while the agent,
+ * non-dumpable, keeps its own /proc entry (memory, descriptors) closed.
+ * Without /proc, /dev/fd/N, which needs the descriptor inherited. */
 struct outfile {
 	int fd;
 	char path[4096]; /* what the command gets in its environment */
 	char *tmp_path; /* for the fallback, to unlink; NULL for memfd */
+	bool by_pid;    /* path is /proc/self/fd/N here: the child writes its pid in */
 };
+
+/* Writes "/proc/<pid>/fd/<fd>" to out (room for 48 bytes).  Async-signal-safe:
+ * for the child between fork and exec. */
+void outfile_proc_path(char *out, long pid, int fd);
 
 int outfile_open(struct outfile *f, const char *name, struct err *err);
 /* The private temporary file alone (what outfile_open falls back to); for tests. */
@@ -33,9 +48,9 @@ int outfile_open_tmp(struct outfile *f, const char *name, struct err *err);
 int outfile_read(struct outfile *f, size_t max, struct buf *out, struct err *err);
 void outfile_close(struct outfile *f);
 
-/* The JSON at the end of stdout that begins at the start of a line, or a
- * zero-length span when there is none.  `truncated` tells that the tail
- * given is not the whole stream. */
+/* The JSON at the end of stdout that begins at the start of a line (blanks
+ * before it allowed) and is valid all the way to the end, or a zero-length
+ * span when there is none. */
 struct span output_trailing_json(struct span stdout_tail);
 
 enum output_verdict { OUTPUT_VALID = 0, OUTPUT_INVALID = -1 };

@@ -9,6 +9,7 @@
 #include "wrapper/result.h"
 
 #include "base/json.h"
+#include "base/term.h"
 
 #include <errno.h>
 #include <signal.h>
@@ -273,14 +274,29 @@ void result_decide(const struct command_result *res, const struct result_policy 
 
 	if (!res->started) {
 		int e = res->exec_errno;
+		const char *interp = res->missing_interpreter;
 		set_error(out, SFN_ERR_EXEC_FAILED);
-		if (e == ENOENT)
+		if (e == ENOENT && interp && *interp) {
+			/* Shown escaped: a \r from Windows line endings is the usual
+			 * culprit and invisible otherwise. */
+			char *shown = term_escape_str(interp);
+			buf_printf(&msg, "cannot execute %s: its interpreter \"%s\" (from its #! line) does not exist",
+				   command, shown);
+			if (strchr(interp, '\r'))
+				buf_puts(&msg, ": the script has Windows line endings; convert it with dos2unix or "
+					       "sed -i 's/\\r$//'");
+			free(shown);
+		} else if (e == ENOENT && interp) {
+			buf_printf(&msg, "cannot execute %s: it exists, but its program interpreter (dynamic loader) "
+				   "does not: install the C library it was built for, or build it static", command);
+		} else if (e == ENOENT)
 			buf_printf(&msg, "command not found: %s", command);
 		else if (e == EACCES)
 			buf_printf(&msg, "command is not executable: %s (%s)", command, strerror(e));
 		else
 			buf_printf(&msg, "cannot execute %s: %s", command, strerror(e));
-		out->exit_status = e == ENOENT ? 127 : 126;
+		/* 126 for a missing interpreter, as bash says "bad interpreter". */
+		out->exit_status = e == ENOENT && !interp ? 127 : 126;
 		goto failure;
 	}
 	out->exit_status = res->term_signal > 0 ? 128 + res->term_signal : res->exit_code;
@@ -290,6 +306,7 @@ void result_decide(const struct command_result *res, const struct result_policy 
 		if (output_select(pol->output_mode, &res->output_file, &res->stdout_tail, &out->output, &e) ==
 		    OUTPUT_VALID) {
 			out->success = true;
+			describe_end(&msg, res); /* for the log: never an empty line */
 			goto out;
 		}
 		buf_reset(&out->output);
@@ -344,4 +361,13 @@ failure: {
 out:
 	snprintf(out->message, sizeof out->message, "%s", buf_cstr(&msg));
 	buf_free(&msg);
+}
+
+void result_agent_failed(const char *why, const struct result_policy *pol, struct report *out)
+{
+	memset(out, 0, sizeof *out);
+	set_error(out, SFN_ERR_EXEC_FAILED);
+	snprintf(out->message, sizeof out->message, "the command could not be started: %s", why);
+	out->exit_status = 125;
+	cause_build(&out->cause, -1, 0, 0, out->message, span_of("", 0), pol->task_arn);
 }

@@ -49,6 +49,11 @@ void report_free(struct report *r);
 /* Decides the report for a finished command. */
 void result_decide(const struct command_result *res, const struct result_policy *pol, struct report *out);
 
+/* The report when the agent could not run the command at all (no pipe,
+ * descriptor or process left) after Step Functions accepted the token:
+ * ExecFailed with `why` as the message, exit status 125. */
+void result_agent_failed(const char *why, const struct result_policy *pol, struct report *out);
+
 /* The cause object: {"exitCode":..,"signal":..,"durationSeconds":..,
  * "message":..,"stderrTail":..[,"taskArn":..]}, at most CAUSE_MAX_BYTES,
  * cutting the front of stderr_tail when needed.  Exposed for unit tests. */

@@ -12,7 +12,7 @@
  *            Done when the pipes are closed, or DRAIN_MS passed, and no
  *            descendant is left: so the report follows the command's exit by
  *            at most DRAIN_MS, and at once when the leftovers obey SIGTERM. */
-#include "wrapper/supervise.h"
+#include "wrapper/supervise_impl.h"
 
 #include "base/log.h"
 #include "wrapper/output.h"
@@ -27,108 +27,12 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/signalfd.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <sys/syscall.h>
 #include <unistd.h>
-
-#define DRAIN_MS 1000
-#define CLEANUP_KILL_MS 2000 /* for SIGKILL to take effect (a process stuck in the kernel) */
-#define CLEANUP_POLL_MS 50
-#define RELAY_CHUNK (256 * 1024)
-
-extern char **environ;
-
-static sigset_t orig_mask;
-static bool prepared;
-static bool orphans_are_ours; /* PID 1 or a child subreaper */
-
-/* The signals the loop reads from its signalfd. */
-static void handled_set(sigset_t *set)
-{
-	sigemptyset(set);
-	sigaddset(set, SIGTERM);
-	sigaddset(set, SIGINT);
-	sigaddset(set, SIGHUP);
-	sigaddset(set, SIGQUIT);
-	sigaddset(set, SIGUSR1);
-	sigaddset(set, SIGUSR2);
-	sigaddset(set, SIGWINCH);
-	sigaddset(set, SIGCHLD);
-}
-
-/* Started with fd 0, 1 or 2 closed (`>&-`), the next descriptor we open
- * would land there, and the relay would write the command's output into a
- * signalfd or a memfd.  /dev/null keeps the numbers taken. */
-static void fill_stdio(void)
-{
-	for (int fd = 0; fd <= 2; fd++) {
-		if (fcntl(fd, F_GETFD) >= 0 || errno != EBADF)
-			continue;
-		/* The lowest free number: fd itself, as the lower ones are open. */
-		int n = open("/dev/null", O_RDWR);
-		if (n < 0)
-			return;
-		if (n != fd) {
-			if (dup2(n, fd) < 0)
-				log_debug("cannot fill descriptor %d: %s", fd, strerror(errno));
-			close(n);
-		}
-	}
-}
-
-int supervise_prepare(struct err *err)
-{
-	if (prepared)
-		return 0;
-	fill_stdio();
-	sigset_t set;
-	handled_set(&set);
-	/* SIGPIPE stays blocked too: a write to a closed stdout then fails with
-	 * EPIPE, which the relay handles, instead of killing the agent before it
-	 * can report.  The command gets the original mask back. */
-	sigaddset(&set, SIGPIPE);
-	/* SIGTTOU too, so that we can take the terminal back from the command's
-	 * group (tcsetpgrp from a background group raises it). */
-	sigaddset(&set, SIGTTOU);
-	if (sigprocmask(SIG_BLOCK, &set, &orig_mask) != 0)
-		return err_set(err, "cannot block signals (%s): this is a bug, please report it", strerror(errno));
-	prepared = true;
-	/* As PID 1 orphans come to us anyway; otherwise ask for them, so that the
-	 * command's daemonised children can still be reaped and cleaned up. */
-	orphans_are_ours = true;
-	if (getpid() != 1 && prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) != 0) {
-		orphans_are_ours = false;
-		log_warn("cannot become a child subreaper (%s): processes the command leaves behind may "
-			 "outlive it", strerror(errno));
-	}
-	return 0;
-}
-
-int supervise_pending_stop(void)
-{
-	sigset_t pending, stops;
-	if (sigpending(&pending) != 0)
-		return 0;
-	sigemptyset(&stops);
-	sigaddset(&stops, SIGTERM);
-	sigaddset(&stops, SIGINT);
-	int sig = 0;
-	if (sigismember(&pending, SIGTERM))
-		sig = SIGTERM;
-	else if (sigismember(&pending, SIGINT))
-		sig = SIGINT;
-	if (sig) {
-		/* Consume it: the caller acts on it now. */
-		struct timespec zero = { 0, 0 };
-		sigset_t one;
-		sigemptyset(&one);
-		sigaddset(&one, sig);
-		if (sigtimedwait(&one, NULL, &zero) < 0)
-			return 0;
-	}
-	return sig;
-}
 
 void command_result_free(struct command_result *r)
 {
@@ -138,57 +42,17 @@ void command_result_free(struct command_result *r)
 	buf_free(&r->report_mark);
 	free(r->command);
 	r->command = NULL;
-}
-
-enum phase { RUNNING, DRAIN, DONE };
-
-struct stream {
-	int fd;           /* read end, -1 at EOF */
-	int out;          /* where to relay: 1 or 2 */
-	bool out_dead;    /* our own stdout/stderr is gone: keep draining */
-	struct tail *tail;
-};
-
-struct sup {
-	const struct supervise_config *cfg;
-	struct command_result *res;
-	pid_t pid;
-	int sfd;
-	struct stream streams[2];
-	enum phase phase;
-	int64_t start_ms;
-	int64_t timeout_at;   /* -1: none */
-	int64_t kill_at;      /* grace expiry after a stop; -1: none */
-	int64_t drain_until;
-	int64_t cleanup_end;  /* DRAIN: when to give up on leftovers that survive SIGKILL */
-	bool leftovers_gone;  /* DRAIN: no descendant of the command is left */
-	bool killed;          /* SIGKILL sent to the group for a stop */
-	bool cleanup_killed;
-	bool first_round_done;
-	bool child_exited;
-	sigset_t sent;        /* signals the agent sent or forwarded to the command */
-	pid_t *termed;        /* leftovers already sent SIGTERM during clean-up */
-	size_t n_termed, cap_termed;
-};
-
-static const char *signame(int sig)
-{
-	const char *n = signal_name(sig);
-	return n ? n : "a signal";
-}
-
-static int64_t now_ms(const struct sup *s)
-{
-	return s->cfg->sys->mono_ms();
+	free(r->missing_interpreter);
+	r->missing_interpreter = NULL;
 }
 
 /* Writes all of p, or gives up on this stream for good: a closed or broken
  * stdout must not stop us from draining the command (it would block on a
  * full pipe) nor from reporting. */
-static void relay(struct stream *st, const char *p, size_t n)
+static void relay(struct stream *stream, const char *p, size_t n)
 {
-	while (n > 0 && !st->out_dead) {
-		ssize_t w = write(st->out, p, n);
+	while (n > 0 && !stream->out_dead) {
+		ssize_t w = write(stream->out, p, n);
 		if (w > 0) {
 			p += w;
 			n -= (size_t)w;
@@ -199,34 +63,34 @@ static void relay(struct stream *st, const char *p, size_t n)
 		if (w < 0 && errno == EAGAIN) {
 			/* Someone made our stdout non-blocking: wait for room, but not
 			 * for ever (the loop also has timers and signals to serve). */
-			struct pollfd pfd = { st->out, POLLOUT, 0 };
+			struct pollfd pfd = { stream->out, POLLOUT, 0 };
 			int r = poll(&pfd, 1, 10000);
 			if (r > 0 && !(pfd.revents & (POLLERR | POLLNVAL)))
 				continue;
 			if (r < 0 && errno == EINTR)
 				continue;
 		}
-		st->out_dead = true;
-		if (st->out == STDOUT_FILENO)
+		stream->out_dead = true;
+		if (stream->out == STDOUT_FILENO)
 			log_warn("cannot write to standard output (%s): the command's output is no longer relayed",
 				 w < 0 ? strerror(errno) : "write returned 0");
 	}
 }
 
-static void read_stream(struct sup *s, struct stream *st)
+static void read_stream(struct supervision *sv, struct stream *stream)
 {
 	static char spare[RELAY_CHUNK]; /* only when no tail is kept; one loop, no threads */
-	for (int rounds = 0; rounds < 16 && st->fd >= 0; rounds++) {
+	for (int rounds = 0; rounds < 16 && stream->fd >= 0; rounds++) {
 		/* Read straight into the tail and relay from there: no copy
 		 * beyond what the kernel does. */
-		bool keep = st->tail->max > 0;
-		size_t room = keep && st->tail->max < RELAY_CHUNK ? st->tail->max : RELAY_CHUNK;
-		char *buf = keep ? tail_reserve(st->tail, room) : spare;
-		ssize_t n = read(st->fd, buf, room);
+		bool keep = stream->tail->max > 0;
+		size_t room = keep && stream->tail->max < RELAY_CHUNK ? stream->tail->max : RELAY_CHUNK;
+		char *buf = keep ? tail_reserve(stream->tail, room) : spare;
+		ssize_t n = read(stream->fd, buf, room);
 		if (n > 0) {
 			if (keep)
-				tail_commit(st->tail, (size_t)n);
-			relay(st, buf, (size_t)n);
+				tail_commit(stream->tail, (size_t)n);
+			relay(stream, buf, (size_t)n);
 			continue;
 		}
 		if (n < 0 && errno == EINTR)
@@ -234,31 +98,31 @@ static void read_stream(struct sup *s, struct stream *st)
 		if (n < 0 && errno == EAGAIN)
 			return;
 		/* EOF, or an error that will not go away. */
-		if (close(st->fd) != 0 && errno != EINTR)
+		if (close(stream->fd) != 0 && errno != EINTR)
 			log_debug("closing the command's pipe: %s", strerror(errno));
-		st->fd = -1;
+		stream->fd = -1;
 	}
-	(void)s;
+	(void)sv;
 }
 
-static void record_exit(struct sup *s, int status)
+static void record_exit(struct supervision *sv, int status)
 {
-	struct command_result *r = s->res;
-	s->child_exited = true;
-	r->duration_s = (double)(now_ms(s) - s->start_ms) / 1000.0;
+	struct command_result *res = sv->res;
+	sv->child_exited = true;
+	res->duration_s = (double)(now_ms(sv) - sv->start_ms) / 1000.0;
 	if (WIFEXITED(status)) {
-		r->exit_code = WEXITSTATUS(status);
-		r->term_signal = 0;
+		res->exit_code = WEXITSTATUS(status);
+		res->term_signal = 0;
 	} else {
-		r->exit_code = -1;
-		r->term_signal = WTERMSIG(status);
-		r->killed_by_agent = r->stop != STOP_NONE || sigismember(&s->sent, r->term_signal) == 1;
+		res->exit_code = -1;
+		res->term_signal = WTERMSIG(status);
+		res->killed_by_agent = res->stop != STOP_NONE || sigismember(&sv->sent, res->term_signal) == 1;
 	}
 }
 
 /* Reaps every child that has exited: as PID 1 or a subreaper, orphans of the
  * command are ours to collect. */
-static void reap(struct sup *s)
+static void reap(struct supervision *sv)
 {
 	for (;;) {
 		int status;
@@ -272,200 +136,9 @@ static void reap(struct sup *s)
 				log_warn("waitpid failed: %s", strerror(errno));
 			return;
 		}
-		if (p == s->pid && !s->child_exited)
-			record_exit(s, status);
+		if (p == sv->pid && !sv->child_exited)
+			record_exit(sv, status);
 	}
-}
-
-static void send_signal(struct sup *s, int sig, bool group)
-{
-	pid_t target = group ? -s->pid : s->pid;
-	/* The command itself is gone and reaped: its pid may belong to someone
-	 * else now.  Its group id stays reserved while any member lives. */
-	if (!group && s->child_exited)
-		return;
-	if (kill(target, sig) != 0) {
-		if (errno != ESRCH)
-			log_warn("cannot send %s to the command (%s)", signame(sig), strerror(errno));
-		return;
-	}
-	sigaddset(&s->sent, sig);
-}
-
-static void begin_stop(struct sup *s, enum stop_reason why, int sig)
-{
-	if (s->res->stop != STOP_NONE)
-		return;
-	s->res->stop = why;
-	s->kill_at = now_ms(s) + (s->cfg->grace_ms > 0 ? s->cfg->grace_ms : 0);
-	if (why == STOP_SIGNAL) {
-		s->res->stop_signal = sig;
-		send_signal(s, sig, s->cfg->signal_target == TARGET_GROUP);
-	} else {
-		send_signal(s, SIGTERM, true);
-	}
-}
-
-static void handle_signals(struct sup *s)
-{
-	struct signalfd_siginfo si[16];
-	for (;;) {
-		ssize_t n = read(s->sfd, si, sizeof si);
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			if (errno != EAGAIN)
-				log_warn("reading signals failed: %s", strerror(errno));
-			return;
-		}
-		size_t count = (size_t)n / sizeof si[0];
-		for (size_t i = 0; i < count; i++) {
-			int sig = (int)si[i].ssi_signo;
-			if (sig == SIGCHLD)
-				continue; /* reap() runs after every wake-up */
-			bool group = s->cfg->signal_target == TARGET_GROUP;
-			if (sig == SIGTERM || sig == SIGINT) {
-				if (!s->res->agent_signal)
-					s->res->agent_signal = sig;
-				if (s->phase == RUNNING && s->res->stop == STOP_NONE) {
-					log_info("received %s: forwarding it to the command, SIGKILL in %lld s if it is "
-						 "still running", signame(sig), (long long)(s->cfg->grace_ms / 1000));
-					begin_stop(s, STOP_SIGNAL, sig);
-					continue;
-				}
-			}
-			log_debug("forwarding %s to the command", signame(sig));
-			send_signal(s, sig, group);
-		}
-		if (count < sizeof si / sizeof si[0])
-			return;
-	}
-}
-
-struct proc {
-	pid_t pid, ppid;
-};
-
-/* Live descendants of the agent (not zombies), from /proc.  -1 when /proc
- * cannot be read. */
-static long descendants(struct proc **out)
-{
-	DIR *d = opendir("/proc");
-	if (!d)
-		return -1;
-	struct node {
-		pid_t pid, ppid;
-		bool zombie, mine;
-	} *v = NULL;
-	size_t n = 0, cap = 0;
-	struct dirent *e;
-	while ((e = readdir(d)) != NULL) {
-		char *end;
-		long pid = strtol(e->d_name, &end, 10);
-		if (*end || pid <= 0)
-			continue;
-		char path[64], buf[512];
-		snprintf(path, sizeof path, "/proc/%ld/stat", pid);
-		int fd = open(path, O_RDONLY | O_CLOEXEC);
-		if (fd < 0)
-			continue;
-		ssize_t len = read(fd, buf, sizeof buf - 1);
-		close(fd);
-		if (len <= 0)
-			continue;
-		buf[len] = '\0';
-		/* "pid (comm) S ppid ...": comm may hold anything, even ')'. */
-		char *rp = strrchr(buf, ')');
-		char state;
-		long ppid;
-		if (!rp || sscanf(rp + 1, " %c %ld", &state, &ppid) != 2)
-			continue;
-		v = array_reserve(v, n, &cap, sizeof *v);
-		v[n++] = (struct node){ (pid_t)pid, (pid_t)ppid, state == 'Z' || state == 'X', false };
-	}
-	closedir(d);
-	pid_t self = getpid();
-	bool changed = true;
-	while (changed) {
-		changed = false;
-		for (size_t i = 0; i < n; i++) {
-			if (v[i].mine)
-				continue;
-			bool parent_mine = v[i].ppid == self;
-			for (size_t j = 0; j < n && !parent_mine; j++)
-				parent_mine = v[j].mine && v[j].pid == v[i].ppid;
-			if (parent_mine)
-				v[i].mine = changed = true;
-		}
-	}
-	long count = 0;
-	struct proc *procs = xcalloc(n, sizeof *procs);
-	for (size_t i = 0; i < n; i++)
-		if (v[i].mine && !v[i].zombie && v[i].pid != self)
-			procs[count++] = (struct proc){ v[i].pid, v[i].ppid };
-	free(v);
-	*out = procs;
-	return count;
-}
-
-/* One round of clean-up.  Returns true when nothing is left.
- *
- * The first round sends SIGTERM to every descendant.  Later ones only to
- * processes that have just become our children (their parent died), so
- * that what a leftover starts while it cleans up (a shell's trap) is left
- * to it until the SIGKILL round. */
-static bool cleanup_round(struct sup *s, bool kill_now)
-{
-	int sig = kill_now ? SIGKILL : SIGTERM;
-	struct proc *procs = NULL;
-	long n = descendants(&procs);
-	if (n < 0) {
-		/* No /proc: the group, and whatever we still have as children. */
-		if (kill(-s->pid, sig) != 0 && errno != ESRCH)
-			log_warn("cannot signal the command's process group: %s", strerror(errno));
-		free(procs);
-		return waitpid(-1, NULL, WNOHANG) < 0 && errno == ECHILD;
-	}
-	pid_t self = getpid();
-	for (long i = 0; i < n; i++) {
-		pid_t pid = procs[i].pid;
-		bool seen = false;
-		for (size_t j = 0; j < s->n_termed && !seen; j++)
-			seen = s->termed[j] == pid;
-		if (!kill_now && (seen || (s->first_round_done && procs[i].ppid != self)))
-			continue;
-		if (!seen) {
-			s->termed = array_reserve(s->termed, s->n_termed, &s->cap_termed, sizeof *s->termed);
-			s->termed[s->n_termed++] = pid;
-		}
-		/* Once per process: the SIGKILL round repeats every CLEANUP_POLL_MS. */
-		if (kill(pid, sig) != 0 && errno != ESRCH && !seen)
-			log_warn("cannot send %s to leftover process %ld: %s", signame(sig), (long)pid,
-				 strerror(errno));
-	}
-	s->first_round_done = true;
-	free(procs);
-	return n == 0;
-}
-
-/* The command has exited: its leftovers get SIGTERM now and SIGKILL at the
- * end of the drain. */
-static void start_drain(struct sup *s)
-{
-	int64_t t = now_ms(s);
-	s->phase = DRAIN;
-	s->drain_until = t + DRAIN_MS;
-	s->cleanup_end = t + DRAIN_MS + CLEANUP_KILL_MS;
-	/* Without the subreaper, group members whose parents died went to
-	 * init, out of our sight in /proc: reach them through the group.  With
-	 * it, every one of them is a descendant and gets exactly one SIGTERM
-	 * below (a second one could cut short a shell's own clean-up trap). */
-	if (!orphans_are_ours && kill(-s->pid, SIGTERM) != 0 && errno != ESRCH)
-		log_warn("cannot signal the command's process group: %s", strerror(errno));
-	s->leftovers_gone = cleanup_round(s, false);
-	if (!s->leftovers_gone)
-		log_info("the command left %zu process(es) running: sent SIGTERM, SIGKILL in %d s",
-			 s->n_termed, DRAIN_MS / 1000);
 }
 
 static int64_t min_deadline(int64_t a, int64_t b)
@@ -477,167 +150,97 @@ static int64_t min_deadline(int64_t a, int64_t b)
 	return a < b ? a : b;
 }
 
-static void run_timers(struct sup *s)
+/* The loop's timers: when each is due (monotonic ms), -1 when it is not
+ * armed.  The one place that says which timer runs in which phase: the
+ * loop sleeps until the earliest, run_timers fires those that are due. */
+struct timers {
+	int64_t tick;    /* RUNNING: the run mode's callback (heartbeats) */
+	int64_t timeout; /* RUNNING, not stopping yet: --timeout */
+	int64_t grace;   /* RUNNING, stopping: SIGKILL to the group */
+	int64_t drain;   /* DRAIN: the end of the drain, SIGKILL to what is left */
+	int64_t sweep;   /* DRAIN, leftovers alive or the drain over: look again */
+	int64_t give_up; /* DRAIN: leave leftovers that survive SIGKILL */
+};
+
+static struct timers armed_timers(const struct supervision *sv, int64_t now)
 {
-	int64_t t = now_ms(s);
-	const struct supervise_config *cfg = s->cfg;
-	switch (s->phase) {
+	struct timers t = { -1, -1, -1, -1, -1, -1 };
+	switch (sv->phase) {
 	case RUNNING:
-		if (s->timeout_at >= 0 && t >= s->timeout_at && s->res->stop == STOP_NONE) {
-			log_info("the command ran longer than --timeout (%lld s): terminating it",
-				 (long long)(cfg->timeout_ms / 1000));
-			begin_stop(s, STOP_TIMEOUT, SIGTERM);
-		}
-		if (s->kill_at >= 0 && t >= s->kill_at && !s->killed) {
-			s->killed = true;
-			log_info("the command did not stop within the grace period: sending SIGKILL");
-			send_signal(s, SIGKILL, true);
-		}
+		t.tick = sv->tick_at;
+		t.timeout = sv->res->stop == STOP_NONE ? sv->timeout_at : -1;
+		t.grace = sv->killed ? -1 : sv->kill_at;
 		break;
-	case DRAIN: {
-		bool late = t >= s->drain_until;
-		if (late && !s->leftovers_gone && !s->cleanup_killed) {
-			log_info("leftover processes of the command are still running: sending SIGKILL");
-			s->cleanup_killed = true;
-			if (kill(-s->pid, SIGKILL) != 0 && errno != ESRCH)
-				log_warn("cannot signal the command's process group: %s", strerror(errno));
-		}
-		if (!s->leftovers_gone)
-			s->leftovers_gone = cleanup_round(s, late);
-		bool pipes_done = late || (s->streams[0].fd < 0 && s->streams[1].fd < 0);
-		if (pipes_done && s->leftovers_gone) {
-			s->phase = DONE;
-		} else if (t >= s->cleanup_end) {
-			log_warn("leftover processes of the command did not die after SIGKILL: giving up on them");
-			s->phase = DONE;
-		}
+	case DRAIN:
+		t.drain = sv->drain_over ? -1 : sv->drain_until;
+		t.sweep = !sv->leftovers_gone || sv->drain_over ? now + CLEANUP_POLL_MS : -1;
+		t.give_up = sv->cleanup_end;
 		break;
-	}
 	case DONE:
 		break;
 	}
+	return t;
 }
 
-/* The environment for the command: ours, with SFN_OUTPUT and
- * SFN_AGENT_REPORT_MARK set.  Built before fork, so the child only calls
- * async-signal-safe functions. */
-static char **build_env(const char *output, const char *mark)
+static int64_t earliest(struct timers t)
 {
-	size_t n = 0;
-	for (char **e = environ; e && *e; e++)
-		n++;
-	char **env = xcalloc(n + 3, sizeof *env);
-	size_t k = 0;
-	for (char **e = environ; e && *e; e++) {
-		if (strncmp(*e, "SFN_OUTPUT=", 11) == 0 || strncmp(*e, "SFN_AGENT_REPORT_MARK=", 22) == 0)
-			continue;
-		env[k++] = *e;
-	}
-	struct buf b = BUF_INIT;
-	buf_printf(&b, "SFN_OUTPUT=%s", output);
-	env[k++] = buf_steal(&b);
-	buf_printf(&b, "SFN_AGENT_REPORT_MARK=%s", mark);
-	env[k++] = buf_steal(&b);
-	env[k] = NULL;
-	return env;
+	int64_t next = min_deadline(t.tick, t.timeout);
+	next = min_deadline(next, t.grace);
+	next = min_deadline(next, t.drain);
+	next = min_deadline(next, t.sweep);
+	return min_deadline(next, t.give_up);
 }
 
-static void free_env(char **env)
+static bool due(int64_t at, int64_t now)
 {
-	size_t n = 0;
-	while (env[n])
-		n++;
-	/* The last two are ours. */
-	free(env[n - 1]);
-	free(env[n - 2]);
-	free(env);
+	return at >= 0 && now >= at;
 }
 
-/* In the child, between fork and exec: only async-signal-safe calls. */
-
-/* The C library refuses its reserved real-time signals (32-34), yet one the
- * agent's parent ignored is inherited and would survive exec: a command that
- * finds SIGRTMIN-2 ignored is not running "as if the agent were not there".
- * The kernel takes the reset directly; its sigaction layout for SIG_DFL
- * with no flags is the same on every Linux architecture we build for. */
-static void reset_reserved_signal(int sig)
+/* Fires the timers that are due, and in DRAIN looks at the pipes and the
+ * leftovers after every wake-up. */
+static void run_timers(struct supervision *sv)
 {
-	struct {
-		void *handler;
-		unsigned long flags;
-		void *restorer;
-		unsigned long mask;
-	} ksa = { 0 };
-	ksa.handler = (void *)SIG_DFL;
-	long r = syscall(SYS_rt_sigaction, sig, &ksa, NULL, sizeof ksa.mask);
-	(void)r; /* nothing to do about a refusal in the child before exec */
-}
-
-static _Noreturn void child_exec(const struct supervise_config *cfg, char **env, int out_w, int err_w, int exec_w,
-				 bool take_tty)
-{
-	if (setpgid(0, 0) != 0) {
-		/* Not fatal: signals then reach the command alone, through its pid. */
-	}
-	/* An interactive run (docker run -it): the command's new group must own
-	 * the terminal, or its first read stops it with SIGTTIN.  The child does
-	 * it, before exec, because only then is the group sure to exist when the
-	 * command first touches the terminal; SIGTTOU is still blocked here. */
-	if (take_tty && tcsetpgrp(STDIN_FILENO, getpid()) != 0) {
-		/* Not fatal: the command can still run without the terminal. */
-	}
-	/* Default dispositions and the mask the agent was started with, as if
-	 * the agent were not there (tini does the same). */
-	struct sigaction dfl;
-	memset(&dfl, 0, sizeof dfl);
-	dfl.sa_handler = SIG_DFL;
-	sigemptyset(&dfl.sa_mask);
-	for (int sig = 1; sig < NSIG; sig++) {
-		if (sig == SIGKILL || sig == SIGSTOP)
-			continue;
-		if (sigaction(sig, &dfl, NULL) != 0 && errno == EINVAL)
-			reset_reserved_signal(sig);
-	}
-	sigprocmask(SIG_SETMASK, &orig_mask, NULL);
-	if (dup2(out_w, STDOUT_FILENO) < 0 || dup2(err_w, STDERR_FILENO) < 0) {
-		int e = errno;
-		ssize_t w = write(exec_w, &e, sizeof e);
-		(void)w;
-		_exit(126);
-	}
-	execvpe(cfg->argv[0], cfg->argv, env);
-	int e = errno;
-	ssize_t w = write(exec_w, &e, sizeof e);
-	(void)w;
-	_exit(e == ENOENT ? 127 : 126);
-}
-
-static int pipe_above_stdio(int fds[2], struct err *err)
-{
-	if (pipe2(fds, O_CLOEXEC) != 0)
-		return err_set(err, "cannot create a pipe for the command (%s): raise the open files limit",
-			       strerror(errno));
-	/* If the agent was started with fd 0, 1 or 2 closed, a pipe can land
-	 * there, and dup2 in the child would then clobber it. */
-	for (int i = 0; i < 2; i++) {
-		if (fds[i] > 2)
-			continue;
-		int nfd = fcntl(fds[i], F_DUPFD_CLOEXEC, 3);
-		if (nfd < 0) {
-			close(fds[0]);
-			close(fds[1]);
-			return err_set(err, "cannot move a pipe above the standard descriptors (%s)",
-				       strerror(errno));
+	const struct supervise_config *cfg = sv->cfg;
+	int64_t now = now_ms(sv);
+	if (due(armed_timers(sv, now).tick, now)) {
+		bool stop = false;
+		sv->tick_at = cfg->tick.fn(cfg->tick.ctx, now, &stop);
+		if (stop && sv->res->stop == STOP_NONE) {
+			log_info("stopping the command: SIGTERM now, SIGKILL in %lld s", (long long)(cfg->grace_ms / 1000));
+			begin_stop(sv, STOP_TOKEN_LOST, SIGTERM);
 		}
-		close(fds[i]);
-		fds[i] = nfd;
+		now = now_ms(sv);
 	}
-	/* A pipe larger than the default 64 KiB lets one wake-up of the loop
-	 * relay more: a chatty command costs fewer system calls per byte.  Best
-	 * effort: the kernel may cap it (fs.pipe-max-size). */
-	if (fcntl(fds[0], F_SETPIPE_SZ, RELAY_CHUNK) < 0)
-		log_debug("keeping the default pipe size: %s", strerror(errno));
-	return 0;
+	struct timers t = armed_timers(sv, now);
+	if (due(t.timeout, now)) {
+		log_info("the command ran longer than --timeout (%lld s): terminating it",
+			 (long long)(cfg->timeout_ms / 1000));
+		begin_stop(sv, STOP_TIMEOUT, SIGTERM);
+	}
+	if (due(t.grace, now)) {
+		sv->killed = true;
+		log_info("the command did not stop within the grace period: sending SIGKILL");
+		send_signal(sv, SIGKILL, true);
+	}
+	if (sv->phase != DRAIN)
+		return;
+	if (due(t.drain, now)) {
+		sv->drain_over = true;
+		if (!sv->leftovers_gone) {
+			log_info("leftover processes of the command are still running: sending SIGKILL");
+			if (kill(-sv->pid, SIGKILL) != 0 && errno != ESRCH)
+				log_warn("cannot signal the command's process group: %s", strerror(errno));
+		}
+	}
+	if (!sv->leftovers_gone)
+		sv->leftovers_gone = cleanup_round(sv, sv->drain_over);
+	bool pipes_done = sv->drain_over || (sv->streams[0].fd < 0 && sv->streams[1].fd < 0);
+	if (pipes_done && sv->leftovers_gone) {
+		sv->phase = DONE;
+	} else if (due(t.give_up, now)) {
+		log_warn("leftover processes of the command did not die after SIGKILL: giving up on them");
+		sv->phase = DONE;
+	}
 }
 
 static void close_fd(int *fd)
@@ -651,18 +254,18 @@ int supervise_run(const struct supervise_config *cfg, struct command_result *res
 {
 	int rc = -1;
 	int out_p[2] = { -1, -1 }, err_p[2] = { -1, -1 }, exec_p[2] = { -1, -1 };
-	struct outfile of = { -1, "", NULL }, mark = { -1, "", NULL };
+	struct outfile of = { -1, "", NULL, false }, mark = { -1, "", NULL, false };
 	char **env = NULL;
 	bool take_tty = false;
-	struct sup s;
-	memset(&s, 0, sizeof s);
-	s.cfg = cfg;
-	s.res = res;
-	s.sfd = -1;
-	s.pid = -1;
-	s.streams[0].fd = s.streams[1].fd = -1;
-	s.timeout_at = s.kill_at = -1;
-	sigemptyset(&s.sent);
+	struct supervision sv;
+	memset(&sv, 0, sizeof sv);
+	sv.cfg = cfg;
+	sv.res = res;
+	sv.sfd = -1;
+	sv.pid = -1;
+	sv.streams[0].fd = sv.streams[1].fd = -1;
+	sv.timeout_at = sv.kill_at = -1;
+	sigemptyset(&sv.sent);
 
 	memset(res, 0, sizeof *res);
 	res->stdout_tail.max = cfg->stdout_keep;
@@ -677,8 +280,8 @@ int supervise_run(const struct supervise_config *cfg, struct command_result *res
 		return -1;
 	sigset_t set;
 	handled_set(&set);
-	s.sfd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
-	if (s.sfd < 0) {
+	sv.sfd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
+	if (sv.sfd < 0) {
 		err_set(err, "cannot create a signalfd (%s): this kernel is too old", strerror(errno));
 		goto out;
 	}
@@ -691,15 +294,15 @@ int supervise_run(const struct supervise_config *cfg, struct command_result *res
 
 	/* Hand the terminal over only when it is ours to hand. */
 	take_tty = isatty(STDIN_FILENO) && tcgetpgrp(STDIN_FILENO) == getpgrp();
-	s.start_ms = now_ms(&s);
+	sv.start_ms = now_ms(&sv);
 	pid_t pid = fork();
 	if (pid < 0) {
 		err_set(err, "cannot start the command: fork failed (%s)", strerror(errno));
 		goto out;
 	}
 	if (pid == 0)
-		child_exec(cfg, env, out_p[1], err_p[1], exec_p[1], take_tty);
-	s.pid = pid;
+		child_exec(cfg, env, out_p[1], err_p[1], exec_p[1], (struct outfile[]){ of, mark }, 2, take_tty);
+	sv.pid = pid;
 	/* Also here: whichever of parent and child runs first, the group exists
 	 * before we signal it.  EACCES means the child already exec'd (and did
 	 * it itself). */
@@ -722,91 +325,71 @@ int supervise_run(const struct supervise_config *cfg, struct command_result *res
 			;
 		res->started = false;
 		res->exec_errno = exec_errno;
-		res->exit_code = exec_errno == ENOENT ? 127 : 126;
-		res->duration_s = (double)(now_ms(&s) - s.start_ms) / 1000.0;
+		if (exec_errno == ENOENT)
+			res->missing_interpreter = missing_interpreter(cfg->argv[0]);
+		res->exit_code = exec_errno == ENOENT && !res->missing_interpreter ? 127 : 126;
+		res->duration_s = (double)(now_ms(&sv) - sv.start_ms) / 1000.0;
 		rc = 0;
 		goto out;
 	}
 	res->started = true;
 
-	s.streams[0] = (struct stream){ out_p[0], STDOUT_FILENO, false, &res->stdout_tail };
-	s.streams[1] = (struct stream){ err_p[0], STDERR_FILENO, false, &res->stderr_tail };
+	sv.streams[0] = (struct stream){ out_p[0], STDOUT_FILENO, false, &res->stdout_tail };
+	sv.streams[1] = (struct stream){ err_p[0], STDERR_FILENO, false, &res->stderr_tail };
 	out_p[0] = err_p[0] = -1;
 	for (int i = 0; i < 2; i++)
-		if (fcntl(s.streams[i].fd, F_SETFL, O_NONBLOCK) != 0)
+		if (fcntl(sv.streams[i].fd, F_SETFL, O_NONBLOCK) != 0)
 			log_debug("cannot make the command's pipe non-blocking: %s", strerror(errno));
 	if (cfg->timeout_ms > 0)
-		s.timeout_at = s.start_ms + cfg->timeout_ms;
-	int64_t tick_at = cfg->tick.fn ? cfg->tick.next_ms : -1;
-	s.phase = RUNNING;
+		sv.timeout_at = sv.start_ms + cfg->timeout_ms;
+	sv.tick_at = cfg->tick.fn ? cfg->tick.next_ms : -1;
+	sv.phase = RUNNING;
 
-	while (s.phase != DONE) {
-		int64_t t = now_ms(&s);
-		int64_t next = -1;
-		switch (s.phase) {
-		case RUNNING:
-			next = min_deadline(tick_at, s.res->stop == STOP_NONE ? s.timeout_at : -1);
-			next = min_deadline(next, s.killed ? -1 : s.kill_at);
-			break;
-		case DRAIN:
-			next = s.leftovers_gone ? s.drain_until : min_deadline(s.drain_until, t + CLEANUP_POLL_MS);
-			if (t >= s.drain_until)
-				next = t + CLEANUP_POLL_MS;
-			break;
-		case DONE:
-			break;
-		}
+	while (sv.phase != DONE) {
+		int64_t t = now_ms(&sv);
+		int64_t next = earliest(armed_timers(&sv, t));
 		int timeout = -1;
 		if (next >= 0)
 			timeout = next <= t ? 0 : (next - t > 60000 ? 60000 : (int)(next - t));
 
 		struct pollfd pfd[3];
 		nfds_t nfd = 0;
-		pfd[nfd++] = (struct pollfd){ s.sfd, POLLIN, 0 };
+		pfd[nfd++] = (struct pollfd){ sv.sfd, POLLIN, 0 };
 		int idx[2] = { -1, -1 };
 		for (int i = 0; i < 2; i++) {
-			if (s.streams[i].fd >= 0) {
+			if (sv.streams[i].fd >= 0) {
 				idx[i] = (int)nfd;
-				pfd[nfd++] = (struct pollfd){ s.streams[i].fd, POLLIN, 0 };
+				pfd[nfd++] = (struct pollfd){ sv.streams[i].fd, POLLIN, 0 };
 			}
 		}
-		int r = poll(pfd, nfd, timeout);
-		if (r < 0 && errno != EINTR) {
+		int ready = poll(pfd, nfd, timeout);
+		if (ready < 0 && errno != EINTR) {
 			err_set(err, "poll failed (%s): this is a bug, please report it", strerror(errno));
 			/* The command is still out there: take it down before leaving. */
-			send_signal(&s, SIGKILL, true);
+			send_signal(&sv, SIGKILL, true);
 			goto out;
 		}
-		if (r > 0) {
+		if (ready > 0) {
 			for (int i = 0; i < 2; i++)
 				if (idx[i] >= 0 && pfd[idx[i]].revents)
-					read_stream(&s, &s.streams[i]);
+					read_stream(&sv, &sv.streams[i]);
 			if (pfd[0].revents)
-				handle_signals(&s);
+				handle_signals(&sv);
 		}
-		reap(&s);
-		if (s.phase == RUNNING && s.child_exited)
-			start_drain(&s);
-		if (s.phase == RUNNING && tick_at >= 0 && now_ms(&s) >= tick_at) {
-			bool stop = false;
-			tick_at = cfg->tick.fn(cfg->tick.ctx, now_ms(&s), &stop);
-			if (stop && s.res->stop == STOP_NONE) {
-				log_info("stopping the command: SIGTERM now, SIGKILL in %lld s",
-					 (long long)(cfg->grace_ms / 1000));
-				begin_stop(&s, STOP_TOKEN_LOST, SIGTERM);
-			}
-		}
-		run_timers(&s);
+		reap(&sv);
+		if (sv.phase == RUNNING && sv.child_exited)
+			start_drain(&sv);
+		run_timers(&sv);
 	}
 	/* The last leftovers may have turned into zombies just now. */
-	reap(&s);
+	reap(&sv);
 	rc = 0;
 
 out:
-	if (take_tty && s.pid > 0 && tcsetpgrp(STDIN_FILENO, getpgrp()) != 0)
+	if (take_tty && sv.pid > 0 && tcsetpgrp(STDIN_FILENO, getpgrp()) != 0)
 		log_debug("cannot take the terminal back: %s", strerror(errno));
 	for (int i = 0; i < 2; i++)
-		close_fd(&s.streams[i].fd);
+		close_fd(&sv.streams[i].fd);
 	if (rc == 0 && res->started) {
 		struct err e;
 		if (outfile_read(&of, OUTPUT_READ_MAX, &res->output_file, &e) != 0)
@@ -814,9 +397,9 @@ out:
 		if (outfile_read(&mark, 4096, &res->report_mark, &e) != 0)
 			log_warn("%s", e.msg);
 	}
-	if (rc != 0 && s.pid > 0 && !s.child_exited && res->started) {
+	if (rc != 0 && sv.pid > 0 && !sv.child_exited && res->started) {
 		int status;
-		while (waitpid(s.pid, &status, 0) < 0 && errno == EINTR)
+		while (waitpid(sv.pid, &status, 0) < 0 && errno == EINTR)
 			;
 	}
 	outfile_close(&of);
@@ -827,9 +410,9 @@ out:
 	close_fd(&err_p[1]);
 	close_fd(&exec_p[0]);
 	close_fd(&exec_p[1]);
-	close_fd(&s.sfd);
+	close_fd(&sv.sfd);
 	if (env)
 		free_env(env);
-	free(s.termed);
+	free(sv.termed);
 	return rc;
 }

@@ -10,6 +10,7 @@
 #include "base/buf.h"
 #include "base/err.h"
 #include "base/sys.h"
+#include "wrapper/output.h"
 
 #include <stdbool.h>
 #include <stdint.h>
@@ -43,10 +44,11 @@ struct supervise_config {
 	size_t stderr_keep;  /* bytes of stderr tail to keep for the cause */
 };
 
-/* Sensible tails: all of the stdout that can hold an output, and enough
- * stderr for a cause. */
-#define SUPERVISE_STDOUT_KEEP (4u << 20)
-#define SUPERVISE_STDERR_KEEP 32768u
+/* The tails the run mode keeps: as much stdout as SFN_OUTPUT is read (a
+ * pretty-printed result many times its compact size still fits), and
+ * enough stderr for a cause. */
+#define SUPERVISE_STDOUT_KEEP ((size_t)OUTPUT_READ_MAX)
+#define SUPERVISE_STDERR_KEEP (64u * 1024)
 
 struct command_result {
 	bool started;        /* false: exec failed (exec_errno says why) */
@@ -62,6 +64,11 @@ struct command_result {
 	struct buf output_file; /* what the command wrote to SFN_OUTPUT */
 	struct buf report_mark; /* what `sfn-agent send-*` wrote to SFN_AGENT_REPORT_MARK */
 	char *command;          /* argv[0], for messages */
+	/* exec said ENOENT of a file that exists: the interpreter its "#!"
+	 * line names (as written, a trailing \r included), or "" for a binary
+	 * whose program interpreter (dynamic loader) is missing.  NULL when
+	 * the command itself was not found. */
+	char *missing_interpreter;
 	int64_t timeout_ms;     /* cfg->timeout_ms, for messages */
 	int agent_signal;       /* SIGTERM/SIGINT received at any time, also after the
 				 * command exited (bound the delivery), else 0 */
@@ -81,6 +88,10 @@ int supervise_prepare(struct err *err);
  * as soon as it runs, and the result says STOP_SIGNAL. */
 int supervise_pending_stop(void);
 
+/* Waits up to ms for SIGTERM or SIGINT (blocked since supervise_prepare)
+ * and consumes it.  Returns the signal, or 0 when the time passed. */
+int supervise_wait_stop(int64_t ms);
+
 /* Runs argv to completion.  Returns 0 with result filled in (also when exec
  * failed: result->started is false), -1 with err when the agent itself could
  * not set things up (pipes, memfd, fork).
@@ -90,5 +101,11 @@ int supervise_pending_stop(void);
  * returns within about 3 s of the command's exit even when leftovers ignore
  * SIGTERM (about 1 s when they do not). */
 int supervise_run(const struct supervise_config *cfg, struct command_result *result, struct err *err);
+
+/* In a child before exec: marks every descriptor from `from` up
+ * close-on-exec (close_range when try_close_range and the kernel has it,
+ * else /proc/self/fd, else every number below the open files limit).
+ * Async-signal-safe.  For tests: the fallbacks. */
+void spawn_cloexec_from(int from, bool try_close_range);
 
 #endif

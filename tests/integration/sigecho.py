@@ -2,7 +2,7 @@
 """A command that prints every signal it receives ("<tag> got SIGHUP"), as dumb-init's
 print_signals.py does.  With --spawn it starts a grandchild of the same kind in its own process
 group (so group forwarding reaches it, and child forwarding does not).  Exits 0 on SIGTERM or
-SIGINT, unless --ignore-term is given."""
+SIGINT, unless --ignore-term is given.  --more echoes the signals nobody lists too."""
 import os
 import signal
 import subprocess
@@ -15,8 +15,21 @@ ECHOED = [signal.SIGHUP, signal.SIGQUIT, signal.SIGUSR1, signal.SIGUSR2, signal.
           signal.SIGTERM]
 
 
+if "--more" in sys.argv:
+    # The signals nobody lists: a timer, CPU limits, a real-time signal, a terminal stop.
+    ECHOED += [signal.SIGALRM, signal.SIGXCPU, signal.SIGPROF, signal.SIGVTALRM, signal.SIGTSTP,
+               signal.SIGRTMIN + 3]
+
+
+def name(n):
+    try:
+        return signal.Signals(n).name if n != signal.SIGRTMIN + 3 else "SIGRTMIN+3"
+    except ValueError:
+        return "SIG%d" % n
+
+
 def handler(n, _frame):
-    os.write(1, ("%s got %s\n" % (tag, signal.Signals(n).name)).encode())
+    os.write(1, ("%s got %s\n" % (tag, name(n))).encode())
     if n in (signal.SIGTERM, signal.SIGINT) and not ignore_term:
         os._exit(0)
 

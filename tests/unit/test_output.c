@@ -3,6 +3,7 @@
 #include "wrapper/output.h"
 #include "check.h"
 
+#include <signal.h>
 #include <stdlib.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -95,7 +96,10 @@ static void test_other_modes(void)
 	CHECK(sel(OUTPUT_FILE, "nope", "{\"s\":1}", NULL) == NULL);
 	CHECK_STR(sel(OUTPUT_STDOUT, "{\"f\":1}", "{\"s\":1}", NULL), "{\"s\":1}");
 	CHECK_STR(sel(OUTPUT_STDOUT, "{\"f\":1}", "plain", NULL), "{}");
-	CHECK_STR(sel(OUTPUT_STDOUT, "{\"f\":1}", "{\"s\":", NULL), "{}");
+	/* README: a last line that starts with '{' and does not parse is
+	 * OutputInvalid, closed or not. */
+	CHECK(sel(OUTPUT_STDOUT, "{\"f\":1}", "{\"s\":", NULL) == NULL);
+	CHECK(sel(OUTPUT_AUTO, "", "log\n{\"a\":1\n", NULL) == NULL);
 	CHECK_STR(sel(OUTPUT_NONE, "{\"f\":1}", "{\"s\":1}", NULL), "{}");
 	CHECK_STR(sel(OUTPUT_NONE, "broken", "{broken}", NULL), "{}");
 	CHECK(output_mode_parse("auto") == OUTPUT_AUTO && output_mode_parse("file") == OUTPUT_FILE &&
@@ -143,7 +147,7 @@ static void test_size_limit(void)
 	t = tail_of("", 1000);
 	tail_append(&t, b.data, b.len);
 	CHECK(output_select(OUTPUT_STDOUT, &none, &t, &out, &e) == OUTPUT_INVALID);
-	CHECK(strstr(e.msg, "larger than the 1000 bytes") != NULL);
+	CHECK(strstr(e.msg, "more than the 1000 bytes") && strstr(e.msg, "$SFN_OUTPUT"));
 	buf_free(&t.b);
 	/* ...and when the cut happens to land on a line start. */
 	buf_reset(&b);
@@ -155,6 +159,18 @@ static void test_size_limit(void)
 	tail_append(&t, "{\"z\":1}\n", 8);
 	CHECK(output_select(OUTPUT_STDOUT, &none, &t, &out, &e) == OUTPUT_VALID);
 	CHECK_STR(out.data, "{\"z\":1}");
+	buf_free(&t.b);
+	/* A pretty-printed result longer than the tail: its indented inner
+	 * lines start with '{' but are not a result; say it is too long. */
+	buf_reset(&b);
+	buf_puts(&b, "{\n  \"rows\": [\n");
+	for (int i = 0; i < 100; i++)
+		buf_puts(&b, "    {\n      \"id\": 1\n    },\n");
+	buf_puts(&b, "    {\n      \"id\": 2\n    }\n  ]\n}\n");
+	t = tail_of("", 1000);
+	tail_append(&t, b.data, b.len);
+	CHECK(output_select(OUTPUT_STDOUT, &none, &t, &out, &e) == OUTPUT_INVALID);
+	CHECK(strstr(e.msg, "more than the 1000 bytes") && strstr(e.msg, "$SFN_OUTPUT") && !strstr(e.msg, "offset"));
 	buf_free(&t.b);
 	/* Lots of logs, then a small broken result: broken, not "too large". */
 	t = tail_of("", 1000);
@@ -230,6 +246,50 @@ static void test_outfile_fallback(void)
 	rmdir(dir);
 }
 
+/* The fallback file is read back by name: a command that replaces it with a
+ * FIFO must not hang the agent in open() (it would never report), and a
+ * symbolic link is not followed (it could point at any file the agent can
+ * read).  alarm() is the watchdog: a hang kills the test. */
+static void hung(int sig)
+{
+	static const char line[] = "FAIL test_outfile_fallback_replaced\n  outfile_read hung on a FIFO\n";
+	ssize_t w = write(1, line, sizeof line - 1);
+	(void)w, (void)sig;
+	_exit(1);
+}
+
+static void test_outfile_fallback_replaced(void)
+{
+	signal(SIGALRM, hung);
+	struct outfile f;
+	struct err e;
+	struct buf got = BUF_INIT;
+	CHECK(outfile_open_tmp(&f, "test-fifo", &e) == 0);
+	CHECK(unlink(f.tmp_path) == 0 && mkfifo(f.tmp_path, 0600) == 0);
+	alarm(5);
+	CHECK(outfile_read(&f, 100, &got, &e) != 0 && strstr(e.msg, "not a regular file"));
+	alarm(0);
+	outfile_close(&f);
+
+	CHECK(outfile_open_tmp(&f, "test-link", &e) == 0);
+	CHECK(unlink(f.tmp_path) == 0 && symlink("/etc/hostname", f.tmp_path) == 0);
+	CHECK(outfile_read(&f, 100, &got, &e) != 0 && strstr(e.msg, "symbolic link"));
+	CHECK(got.len == 0);
+	outfile_close(&f);
+
+	/* Replaced by a regular file (write + rename): that one is read. */
+	CHECK(outfile_open_tmp(&f, "test-rename", &e) == 0);
+	char tmp[4200];
+	snprintf(tmp, sizeof tmp, "%s.new", f.tmp_path);
+	FILE *w = fopen(tmp, "w");
+	CHECK(w && fputs("{\"renamed\":1}", w) >= 0 && fclose(w) == 0);
+	CHECK(rename(tmp, f.tmp_path) == 0);
+	CHECK(outfile_read(&f, 100, &got, &e) == 0);
+	CHECK_STR(buf_cstr(&got), "{\"renamed\":1}");
+	outfile_close(&f);
+	buf_free(&got);
+}
+
 int main(void)
 {
 	RUN(test_trailing_json);
@@ -238,5 +298,6 @@ int main(void)
 	RUN(test_size_limit);
 	RUN(test_outfile);
 	RUN(test_outfile_fallback);
+	RUN(test_outfile_fallback_replaced);
 	return CHECK_DONE();
 }

@@ -508,6 +508,31 @@ static int pid1_pass(void)
 	return failed || !WIFEXITED(status) || WEXITSTATUS(status) != 0;
 }
 
+/* The fallbacks of spawn_cloexec_from (kernels before close_range's
+ * CLOSE_RANGE_CLOEXEC, C libraries without it): in a child, every descriptor
+ * from 3 up ends close-on-exec, and 0-2 are left alone. */
+static void test_cloexec_fallback(void)
+{
+	int p[2];
+	CHECK(pipe(p) == 0);
+	int high = fcntl(p[0], F_DUPFD, 200);
+	CHECK(high >= 200);
+	pid_t pid = fork();
+	if (pid == 0) {
+		spawn_cloexec_from(3, false);
+		int ok = (fcntl(p[0], F_GETFD) & FD_CLOEXEC) && (fcntl(p[1], F_GETFD) & FD_CLOEXEC) &&
+			 (fcntl(high, F_GETFD) & FD_CLOEXEC) && !(fcntl(1, F_GETFD) & FD_CLOEXEC) &&
+			 !(fcntl(2, F_GETFD) & FD_CLOEXEC);
+		_exit(ok ? 0 : 1);
+	}
+	int status = -1;
+	CHECK(pid > 0 && waitpid(pid, &status, 0) == pid);
+	CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	close(p[0]);
+	close(p[1]);
+	close(high);
+}
+
 int main(int argc, char **argv)
 {
 	if (argc >= 2 && strcmp(argv[1], "helper") == 0)
@@ -546,6 +571,7 @@ int main(int argc, char **argv)
 	RUN(test_signal_forwarding);
 	RUN(test_stop_before_start);
 	RUN(test_pending_stop);
+	RUN(test_cloexec_fallback);
 	if (pid1_pass() != 0)
 		check_failures++;
 	return CHECK_DONE();
