@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 extern char **environ;
@@ -88,6 +89,10 @@ int creds_process_split(const char *line, char ***out, struct err *err)
 		free(argv);
 		return err_set(err, "credential_process is empty: give the command to run");
 	}
+	if (!argv[0][0]) {
+		creds_argv_free(argv);
+		return err_set(err, "credential_process names an empty program (\"\"): give the command to run");
+	}
 	*out = argv;
 	return 0;
 unbalanced:
@@ -95,7 +100,10 @@ unbalanced:
 	if (argv)
 		argv[n] = NULL;
 	creds_argv_free(argv);
-	return err_set(err, "credential_process has an unbalanced quote or a trailing backslash: %.200s", line);
+	/* The position, not the line: it may hold a password. */
+	return err_set(err, "credential_process has an unbalanced quote or a trailing backslash (at character %zu): "
+			    "close the quote",
+		       (size_t)(p - line) + 1);
 }
 
 static const char *json_string(const cJSON *o, const char *key)
@@ -104,10 +112,27 @@ static const char *json_string(const cJSON *o, const char *key)
 	return cJSON_IsString(v) && v->valuestring[0] ? v->valuestring : NULL;
 }
 
+/* cJSON decodes \u0000 into a NUL that would cut a string short: such an
+ * escape anywhere is refused.  Escapes are walked in pairs, so "\\u0000"
+ * (a backslash, then text) is not one. */
+static bool has_nul_escape(struct span text)
+{
+	for (size_t i = 0; i + 1 < text.len; i++) {
+		if (text.ptr[i] != '\\')
+			continue;
+		if (text.ptr[i + 1] == 'u' && i + 5 < text.len && memcmp(text.ptr + i + 2, "0000", 4) == 0)
+			return true;
+		i++;
+	}
+	return false;
+}
+
 int creds_process_parse(struct span text, struct creds *out, struct err *err)
 {
 	int rc = -1;
 	creds_clear(out);
+	if (has_nul_escape(text))
+		return err_set(err, "its output holds a NUL character (\\u0000), which no key has: fix what it prints");
 	cJSON *root = cJSON_ParseWithLength(text.ptr, text.len);
 	if (!cJSON_IsObject(root)) {
 		err_set(err, "its output is not a JSON object: it must print {\"Version\": 1, \"AccessKeyId\": ..., "
@@ -151,18 +176,21 @@ out:
 	return rc;
 }
 
-static long process_timeout_ms(const struct sys *sys)
+static long process_timeout_ms(const struct sys *sys, struct err *err)
 {
 	/* SFN_AGENT_CREDENTIAL_PROCESS_TIMEOUT (whole seconds, 1-600), so a test
-	 * of a command that hangs need not wait a minute. */
+	 * of a command that hangs need not wait a minute.  A bad value is
+	 * refused, like every other SFN_AGENT_ setting. */
 	const char *v = sys_env(sys, "SFN_AGENT_CREDENTIAL_PROCESS_TIMEOUT");
-	if (v) {
-		char *end;
-		long s = strtol(v, &end, 10);
-		if (!*end && s >= 1 && s <= 600)
-			return s * 1000;
-	}
-	return PROCESS_TIMEOUT_MS;
+	if (!v || !*v)
+		return PROCESS_TIMEOUT_MS;
+	char *end;
+	errno = 0;
+	long s = strtol(v, &end, 10);
+	if (errno || end == v || *end || s < 1 || s > 600)
+		return err_set(err, "SFN_AGENT_CREDENTIAL_PROCESS_TIMEOUT='%.32s' is not valid: give whole seconds from 1 to 600",
+			       v);
+	return s * 1000;
 }
 
 /* Runs argv with stdout into out; stdin is /dev/null (there is no one to
@@ -261,7 +289,11 @@ int creds_process_fetch(const struct creds_ctx *ctx, const char *profile, const 
 		err_set(err, "the AWS profile \"%s\": %s", profile, perr.msg);
 		return -1;
 	}
-	long timeout = process_timeout_ms(ctx->sys);
+	long timeout = process_timeout_ms(ctx->sys, err);
+	if (timeout < 0) {
+		creds_argv_free(argv);
+		return -1;
+	}
 	log_debug("credentials: profile \"%s\" runs credential_process %s", profile, argv[0]);
 	int r = run(ctx->sys, argv, timeout, &text, &status, &perr);
 	if (r < 0) {
@@ -294,6 +326,21 @@ int creds_process_fetch(const struct creds_ctx *ctx, const char *profile, const 
 	}
 	if (creds_check_printable(out, "credential_process", &perr) != 0) {
 		err_set(err, "the AWS profile \"%s\": %s", profile, perr.msg);
+		creds_clear(out);
+		goto out;
+	}
+	/* As botocore: keys already expired would be fetched again on every
+	 * call. */
+	if (out->expires_ms && out->expires_ms <= ctx->sys->wall_ms()) {
+		char when[32];
+		time_t t = (time_t)(out->expires_ms / 1000);
+		struct tm tm;
+		gmtime_r(&t, &tm);
+		strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", &tm);
+		err_set(err,
+			"credential_process of the AWS profile \"%s\" (%.200s) printed keys that expired at %s: "
+			"make it print fresh ones",
+			profile, argv[0], when);
 		creds_clear(out);
 		goto out;
 	}

@@ -357,8 +357,10 @@ static void test_profile_missing(void)
 	env_set("AWS_PROFILE", "");
 	CHECK(fetch(&creds_profile_provider, &c, &e, NULL) == CREDS_FAILED);
 	CHECK(strstr(e.msg, "no aws_secret_access_key") != NULL);
+	/* Named in AWS_PROFILE, it is refused rather than passed over. */
 	env_set("AWS_PROFILE", "regiononly");
-	CHECK(fetch(&creds_profile_provider, &c, &e, NULL) == CREDS_NOT_HERE);
+	CHECK(fetch(&creds_profile_provider, &c, &e, NULL) == CREDS_FAILED);
+	CHECK(strstr(e.msg, "the AWS profile \"regiononly\" has no credentials") != NULL);
 	/* role_arn whose source_profile holds half a key pair: that half is
 	 * named, and nothing is assumed. */
 	env_set("AWS_PROFILE", "assume");
@@ -1588,6 +1590,112 @@ static void test_answer_readers(void)
 	buf_free(&out);
 }
 
+/* A profile the user named (AWS_PROFILE or --profile) that yields nothing is
+ * refused, naming the profile and what it lacks: it never falls through to
+ * other credentials. */
+static void test_named_profile_never_falls_through(void)
+{
+	struct creds c = {0};
+	struct err e;
+	env_reset();
+	env_set("AWS_CONFIG_FILE",
+		write_file("config-named", "[profile typo]\nrolearn = arn:aws:iam::123456789012:role/x\n"
+					   "source_profile = base\n"
+					   "[profile misspelt]\ncredental_process = /bin/true\n"
+					   "[profile emptyproc]\ncredential_process =\n"
+					   "[profile quotes]\ncredential_process = \"\"\n"
+					   "[profile ssonourl]\nsso_region = us-east-1\nsso_account_id = 123456789012\n"
+					   "sso_role_name = R\n"
+					   "[default]\nregion = us-east-1\n"));
+	static const struct {
+		const char *profile, *says;
+	} named[] = {
+	    {"typo", "the AWS profile \"typo\" has no credentials"},
+	    {"misspelt", "the AWS profile \"misspelt\" has no credentials"},
+	    {"emptyproc", "the AWS profile \"emptyproc\" has an empty credential_process"},
+	    {"quotes", "credential_process names an empty program"},
+	    {"ssonourl", "the AWS profile \"ssonourl\" uses SSO but has no sso_start_url"},
+	    {"default", "the AWS profile \"default\" has no credentials"},
+	};
+	for (size_t i = 0; i < sizeof named / sizeof named[0]; i++) {
+		env_set("AWS_PROFILE", named[i].profile);
+		enum creds_result res = fetch(&creds_profile_provider, &c, &e, NULL);
+		CHECK(res == CREDS_FAILED);
+		if (res != CREDS_FAILED || !strstr(e.msg, named[i].says))
+			fprintf(stderr, "  %s: %s\n", named[i].profile, e.msg);
+		CHECK(strstr(e.msg, named[i].says) != NULL);
+		CHECK(c.access_key == NULL);
+	}
+	/* Not named: the default profile with only a region lets the chain go on. */
+	env_set("AWS_PROFILE", NULL);
+	CHECK(fetch(&creds_profile_provider, &c, &e, NULL) == CREDS_NOT_HERE);
+}
+
+/* "at most 10 links": ten source_profile steps are allowed, eleven are
+ * refused, naming the profile asked for. */
+static void test_chain_limit(void)
+{
+	struct creds c = {0};
+	struct err e;
+	struct buf conf = BUF_INIT;
+	env_reset();
+	buf_puts(&conf, "[profile p0]\naws_access_key_id = AKID\naws_secret_access_key = s\n");
+	for (int i = 1; i <= 11; i++)
+		buf_printf(&conf, "[profile p%d]\nrole_arn = arn:aws:iam::123456789012:role/r%d\nsource_profile = p%d\n",
+			   i, i, i - 1);
+	env_set("AWS_CONFIG_FILE", write_file("config-chain", conf.data));
+	buf_free(&conf);
+	env_set("AWS_PROFILE", "p10");
+	CHECK(fetch(&creds_profile_provider, &c, &e, NULL) == CREDS_FAILED);
+	CHECK(strstr(e.msg, "source_profile steps") == NULL);
+	env_set("AWS_PROFILE", "p11");
+	CHECK(fetch(&creds_profile_provider, &c, &e, NULL) == CREDS_FAILED);
+	CHECK(strstr(e.msg, "the AWS profile \"p11\" is reached through more than 10 source_profile steps") != NULL);
+}
+
+/* A NUL escaped in the JSON would cut a key short: refused. */
+static void test_process_nul_escape(void)
+{
+	struct creds c = {0};
+	struct err e;
+	CHECK(creds_process_parse(span_str("{\"Version\":1,\"AccessKeyId\":\"AKID\\u0000rest\",\"SecretAccessKey\":\"S\"}"),
+				  &c, &e) == -1);
+	CHECK(strstr(e.msg, "\\u0000") != NULL);
+	CHECK(c.access_key == NULL);
+	/* An escaped backslash followed by u0000 is text, not a NUL. */
+	CHECK(creds_process_parse(span_str("{\"Version\":1,\"AccessKeyId\":\"A\\\\u0000\",\"SecretAccessKey\":\"S\"}"),
+				  &c, &e) == 0);
+	CHECK_STR(c.access_key, "A\\u0000");
+	creds_clear(&c);
+}
+
+/* An Expiration already past is refused with the time named; a bad
+ * SFN_AGENT_CREDENTIAL_PROCESS_TIMEOUT is refused with one sentence. */
+static void test_process_expired_and_timeout(void)
+{
+	struct creds c = {0};
+	struct err e;
+	env_reset();
+	char *script = write_file("proc-past.sh", "#!/bin/sh\necho '{\"Version\": 1, \"AccessKeyId\": \"EXP\", "
+						  "\"SecretAccessKey\": \"s\", \"Expiration\": \"2020-01-01T00:00:00Z\"}'\n");
+	chmod(script, 0700);
+	char conf[256];
+	snprintf(conf, sizeof conf, "[profile past]\ncredential_process = %s\n", script);
+	env_set("AWS_CONFIG_FILE", write_file("config-proc-past", conf));
+	env_set("AWS_PROFILE", "past");
+	CHECK(fetch(&creds_profile_provider, &c, &e, NULL) == CREDS_FAILED);
+	CHECK(strstr(e.msg, "expired at 2020-01-01T00:00:00Z") != NULL);
+	CHECK(c.access_key == NULL);
+	static const char *const bad[] = {"0", "abc", "1000", "-1", "2.5"};
+	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+		env_set("SFN_AGENT_CREDENTIAL_PROCESS_TIMEOUT", bad[i]);
+		CHECK(fetch(&creds_profile_provider, &c, &e, NULL) == CREDS_FAILED);
+		char want[128];
+		snprintf(want, sizeof want, "SFN_AGENT_CREDENTIAL_PROCESS_TIMEOUT='%s' is not valid: give whole seconds from 1 to 600", bad[i]);
+		CHECK(strstr(e.msg, want) != NULL);
+	}
+}
+
 int main(void)
 {
 	if (mkdir("/tmp/creds-unit", 0700) != 0 && access("/tmp/creds-unit", W_OK) != 0) {
@@ -1628,5 +1736,9 @@ int main(void)
 	RUN(test_ecs_echo_redacts_token);
 	RUN(test_creds_printable_only);
 	RUN(test_answer_readers);
+	RUN(test_named_profile_never_falls_through);
+	RUN(test_chain_limit);
+	RUN(test_process_nul_escape);
+	RUN(test_process_expired_and_timeout);
 	return CHECK_DONE();
 }
