@@ -115,7 +115,7 @@ static const char *json_string(const cJSON *o, const char *key)
 /* cJSON decodes \u0000 into a NUL that would cut a string short: such an
  * escape anywhere is refused.  Escapes are walked in pairs, so "\\u0000"
  * (a backslash, then text) is not one. */
-static bool has_nul_escape(struct span text)
+bool creds_json_has_nul_escape(struct span text)
 {
 	for (size_t i = 0; i + 1 < text.len; i++) {
 		if (text.ptr[i] != '\\')
@@ -131,7 +131,7 @@ int creds_process_parse(struct span text, struct creds *out, struct err *err)
 {
 	int rc = -1;
 	creds_clear(out);
-	if (has_nul_escape(text))
+	if (creds_json_has_nul_escape(text))
 		return err_set(err, "its output holds a NUL character (\\u0000), which no key has: fix what it prints");
 	cJSON *root = cJSON_ParseWithLength(text.ptr, text.len);
 	if (!cJSON_IsObject(root)) {

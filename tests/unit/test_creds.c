@@ -1696,6 +1696,58 @@ static void test_process_expired_and_timeout(void)
 	}
 }
 
+/* The SSO cache: a CR/LF in accessToken would inject headers into
+ * GetRoleCredentials, a \u0000 would cut it short; each fault of the cache
+ * is named. */
+static void test_sso_cache_checked(void)
+{
+	struct fake f = {.handler = sso_handler};
+	struct http h = fake_http(&f);
+	struct creds c = {0};
+	struct err e;
+	const char *cache = "/tmp/creds-unit/sso-home2/.aws/sso/cache/0ad374308c5a4e22f723adf10145eafad7c4031c.json";
+	env_reset();
+	env_set("HOME", "/tmp/creds-unit/sso-home2");
+	mkdir("/tmp/creds-unit/sso-home2", 0700);
+	mkdir("/tmp/creds-unit/sso-home2/.aws", 0700);
+	mkdir("/tmp/creds-unit/sso-home2/.aws/sso", 0700);
+	mkdir("/tmp/creds-unit/sso-home2/.aws/sso/cache", 0700);
+	env_set("AWS_ENDPOINT_URL_SSO", "http://127.0.0.1:9/");
+	env_set("AWS_CONFIG_FILE",
+		write_file("config-sso2", "[profile dev]\nsso_session = my-sso\nsso_account_id = 111122223333\n"
+					  "sso_role_name = R\n[sso-session my-sso]\nsso_start_url = https://x.awsapps.com/start\n"
+					  "sso_region = eu-west-1\n"));
+	env_set("AWS_PROFILE", "dev");
+	char later[64];
+	iso(fake_now + 3600 * 1000, later, sizeof later);
+	static const struct {
+		const char *fmt, *says;
+	} bad[] = {
+	    {"{\"accessToken\":\"TOK\\r\\nX-Injected: 1\",\"expiresAt\":\"%s\"}", "outside printable ASCII (0x0d"},
+	    {"{\"accessToken\":\"TOK\\u0000X\",\"expiresAt\":\"%s\"}", "\\u0000"},
+	    {"not json %s", "is not JSON"},
+	    {"{\"expiresAt\":\"%s\"}", "has no accessToken"},
+	    {"{\"accessToken\":\"TOK\",\"expiresAt\":\"soon%s\"}", "expiresAt that is not a time"},
+	};
+	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+		FILE *fp = fopen(cache, "w");
+		CHECK(fp != NULL);
+		if (!fp)
+			return;
+		/* The format has one %s, for expiresAt. */
+		const char *mark = strstr(bad[i].fmt, "%s");
+		fprintf(fp, "%.*s%s%s", (int)(mark - bad[i].fmt), bad[i].fmt, later, mark + 2);
+		fclose(fp);
+		f.n = 0;
+		enum creds_result res = fetch(&creds_profile_provider, &c, &e, &h);
+		CHECK(res == CREDS_FAILED);
+		if (res != CREDS_FAILED || !strstr(e.msg, bad[i].says))
+			fprintf(stderr, "  case %zu: %s\n", i, e.msg);
+		CHECK(strstr(e.msg, bad[i].says) != NULL);
+		CHECK(f.n == 0);
+	}
+}
+
 int main(void)
 {
 	if (mkdir("/tmp/creds-unit", 0700) != 0 && access("/tmp/creds-unit", W_OK) != 0) {
@@ -1740,5 +1792,6 @@ int main(void)
 	RUN(test_chain_limit);
 	RUN(test_process_nul_escape);
 	RUN(test_process_expired_and_timeout);
+	RUN(test_sso_cache_checked);
 	return CHECK_DONE();
 }
