@@ -400,3 +400,77 @@ def test_credential_source_ecs_container_assumes_the_role(lab, agent):
     assert fetches >= 1
     _assert_signed_with_temporary_keys(lab, task, lab.keys("admin")[0])
     assert lab.wait_execution(ex)["status"] == "SUCCEEDED"
+
+
+# ---- a named profile never falls through; each refusal is one sentence ----
+
+def _container_creds(lab):
+    """A container credentials endpoint serving the admin user's keys: the more powerful credentials a
+    typo must never fall through to."""
+    from servers import _Base
+
+    class AdminCreds(_Base):
+        def __init__(self):
+            super().__init__()
+            self.fetches = 0
+            self.start()
+
+        def _serve(self, h, method):
+            self.fetches += 1
+            akid, secret = lab.keys("admin")
+            h._reply(200, json.dumps({"AccessKeyId": akid, "SecretAccessKey": secret}))
+
+    return AdminCreds()
+
+
+def test_named_profile_without_credentials_never_falls_through(lab, agent):
+    """docs/credentials.md: "a typo never falls through to other, perhaps more powerful, credentials":
+    a profile named in AWS_PROFILE that yields nothing is refused, naming it and what it lacks, and the
+    container's credentials are not even asked for."""
+    cases = [
+        ("[profile typo]\nrolearn = %s\nsource_profile = base\n" % lab.task_role_arns["task"], "typo",
+         'the AWS profile "typo" has no credentials'),
+        ("[profile typo]\ncredental_process = /bin/true\n", "typo", 'the AWS profile "typo" has no credentials'),
+        ("[profile typo]\ncredential_process =\n", "typo", 'the AWS profile "typo" has an empty credential_process'),
+        ('[profile typo]\ncredential_process = ""\n', "typo", "credential_process names an empty program"),
+        ("[profile typo]\nsso_region = us-east-1\nsso_account_id = 1\nsso_role_name = r\n", "typo",
+         'the AWS profile "typo" uses SSO but has no sso_start_url'),
+    ]
+    for config, profile, says in cases:
+        with _container_creds(lab) as creds:
+            err = _refused(lab, agent, config, profile, credentials=_admin_keys_section(lab, "base"),
+                           AWS_CONTAINER_CREDENTIALS_FULL_URI=creds.base + "/creds")
+            fetches = creds.fetches
+        assert says in err, (config, err)
+        assert fetches == 0, "the container's credentials were fetched for %r" % config
+
+
+def test_credential_process_timeout_setting_is_checked(lab, agent):
+    """SFN_AGENT_CREDENTIAL_PROCESS_TIMEOUT is whole seconds from 1 to 600; anything else is refused
+    with one sentence and exit 125, like every SFN_AGENT_ setting."""
+    with tempfile.TemporaryDirectory() as d:
+        script = _script(d, "ok.sh", "#!/bin/sh\necho '{}'\n")
+        for bad in ("0", "abc", "1000", "-1", "2.5"):
+            err = _refused(lab, agent, "[profile proc]\ncredential_process = %s\n" % script, "proc",
+                           SFN_AGENT_CREDENTIAL_PROCESS_TIMEOUT=bad)
+            assert "SFN_AGENT_CREDENTIAL_PROCESS_TIMEOUT='%s' is not valid: give whole seconds from 1 to 600" % bad \
+                in err, err
+
+
+def test_send_without_credentials_says_not_sent_once(lab, agent):
+    """send-* without credentials prints one sentence, as the run mode does ("SendTaskHeartbeat not
+    sent: no AWS credentials: ..."), not "refused" (which is Step Functions' answer), and exits with
+    the status documented for "not delivered"."""
+    ex, task = execution(lab, ["sleep", "60"])
+    with tempfile.TemporaryDirectory() as d:
+        home = _home(d, "[profile typo]\nrolearn = x\n")
+        env = _env(lab, task, home, "typo", TASK_TOKEN=task.token)
+        p = lab.run_agent([agent, "send-heartbeat"], env, timeout=60)
+    lab.client("stepfunctions").stop_execution(executionArn=ex)
+    err = stderr_text(p)
+    assert p.returncode == 1, err
+    assert "refused" not in err, err
+    assert re.search(r"SendTaskHeartbeat for \S+ not sent: no AWS credentials: the AWS profile \"typo\" has no "
+                     r"credentials", err), err
+    assert err.count('the AWS profile "typo" has no credentials') == 1, err
+    assert not sent(lab, None, task)
