@@ -470,7 +470,11 @@ static enum creds_result resolve(struct resolver *r, const char *profile, struct
 		}
 	}
 	r->depth--;
-	if (res == CREDS_OK && creds_check_printable(out, "the AWS profile", err) != 0) {
+	if (res == CREDS_OK) {
+		buf_reset(&where);
+		buf_printf(&where, "the AWS profile \"%s\"", profile);
+	}
+	if (res == CREDS_OK && creds_check_printable(out, where.data, err) != 0) {
 		creds_clear(out);
 		res = CREDS_FAILED;
 	}

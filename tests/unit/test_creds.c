@@ -1330,7 +1330,7 @@ static void test_printable(void)
 		write_file("credentials-bin", "[default]\naws_access_key_id = AKIDX\naws_secret_access_key = s\xc3\xa9"
 					      "cret\n"));
 	CHECK(fetch(&creds_profile_provider, &c, &e, NULL) == CREDS_FAILED);
-	CHECK(strstr(e.msg, "secret key from the AWS profile has a byte outside printable ASCII (0xc3 at offset 1)") !=
+	CHECK(strstr(e.msg, "secret key from the AWS profile \"default\" has a byte outside printable ASCII (0xc3 at offset 1)") !=
 	      NULL);
 	CHECK(strstr(e.msg, "s\xc3") == NULL);
 	struct creds ok = {"AKID", "abc/+=", "tok", 0};
@@ -1748,6 +1748,26 @@ static void test_sso_cache_checked(void)
 	}
 }
 
+/* A shared file that is a FIFO (or a directory) is refused at once, not
+ * waited on; a bad byte in a profile's keys names the profile. */
+static void test_profile_file_checks(void)
+{
+	struct creds c = {0};
+	struct err e;
+	env_reset();
+	unlink("/tmp/creds-unit/config-fifo");
+	CHECK(mkfifo("/tmp/creds-unit/config-fifo", 0600) == 0);
+	env_set("AWS_CONFIG_FILE", "/tmp/creds-unit/config-fifo");
+	CHECK(fetch(&creds_profile_provider, &c, &e, NULL) == CREDS_FAILED);
+	CHECK(strstr(e.msg, "/tmp/creds-unit/config-fifo is not a regular file") != NULL);
+	unlink("/tmp/creds-unit/config-fifo");
+	env_set("AWS_CONFIG_FILE", write_file("config-badbyte", "[profile odd]\naws_access_key_id = AK\x01X\n"
+								"aws_secret_access_key = s\n"));
+	env_set("AWS_PROFILE", "odd");
+	CHECK(fetch(&creds_profile_provider, &c, &e, NULL) == CREDS_FAILED);
+	CHECK(strstr(e.msg, "the AWS profile \"odd\"") != NULL);
+}
+
 int main(void)
 {
 	if (mkdir("/tmp/creds-unit", 0700) != 0 && access("/tmp/creds-unit", W_OK) != 0) {
@@ -1793,5 +1813,6 @@ int main(void)
 	RUN(test_process_nul_escape);
 	RUN(test_process_expired_and_timeout);
 	RUN(test_sso_cache_checked);
+	RUN(test_profile_file_checks);
 	return CHECK_DONE();
 }
