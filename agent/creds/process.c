@@ -27,6 +27,9 @@ extern char **environ;
  * command that opens a browser for a login would need longer, but there is
  * no one at a container's screen. */
 #define PROCESS_TIMEOUT_MS (60 * 1000)
+/* After the command exits, how long what it printed last may take to
+ * arrive; a child it left behind may hold its stdout much longer. */
+#define EXIT_GRACE_MS 200
 
 void creds_argv_free(char **argv)
 {
@@ -230,23 +233,33 @@ static int run(const struct sys *sys, char **argv, long timeout_ms, struct buf *
 		return err_set(err, "cannot run %.200s: %s", argv[0], strerror(e));
 	}
 
-	int rc = 0;
+	int rc = 0, st = 0;
+	bool exited = false;
 	int64_t deadline = sys->mono_ms() + timeout_ms;
 	char chunk[4096];
 	for (;;) {
+		/* The answer is complete when the command exits, even if a
+		 * child it started in the background still holds the pipe. */
+		if (!exited && waitpid(pid, &st, WNOHANG) == pid)
+			exited = true;
 		int64_t left = deadline - sys->mono_ms();
-		if (left <= 0) {
+		if (left <= 0 && !exited) {
 			rc = 1;
 			break;
 		}
 		struct pollfd pf = {pfd[0], POLLIN, 0};
-		int r = poll(&pf, 1, left > 1000 ? 1000 : (int)left);
+		/* Short waits while it runs, to notice its exit; once it has
+		 * exited, a pipe quiet for EXIT_GRACE_MS is done. */
+		int wait_ms = exited ? EXIT_GRACE_MS : left > 100 ? 100 : (int)left;
+		int r = poll(&pf, 1, wait_ms);
 		if (r < 0 && errno == EINTR)
 			continue;
 		if (r < 0) {
 			rc = err_set(err, "cannot wait for %.200s: %s", argv[0], strerror(errno));
 			break;
 		}
+		if (r == 0 && exited)
+			break;
 		if (r == 0)
 			continue;
 		ssize_t got = read(pfd[0], chunk, sizeof chunk);
@@ -263,10 +276,9 @@ static int run(const struct sys *sys, char **argv, long timeout_ms, struct buf *
 	}
 	close(pfd[0]);
 	explicit_bzero(chunk, sizeof chunk);
-	if (rc != 0)
+	if (rc != 0 && !exited)
 		kill(-pid, SIGKILL);
-	int st = 0;
-	while (waitpid(pid, &st, 0) < 0) {
+	while (!exited && waitpid(pid, &st, 0) < 0) {
 		if (errno != EINTR) {
 			st = 0;
 			break;

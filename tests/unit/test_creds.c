@@ -9,6 +9,7 @@
 #include "agent/region.h"
 
 #include <stdarg.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -1768,6 +1769,40 @@ static void test_profile_file_checks(void)
 	CHECK(strstr(e.msg, "the AWS profile \"odd\"") != NULL);
 }
 
+/* A credential_process that answers and exits but leaves a child holding
+ * its stdout is done when it exits (plus a short grace), not when the
+ * child lets go. */
+static void test_process_child_holds_stdout(void)
+{
+	struct creds c = {0};
+	struct err e;
+	env_reset();
+	unlink("/tmp/creds-unit/proc-child.pid");
+	unlink("/tmp/creds-unit/proc-child.done");
+	/* The child lets go of stdout after 20 s, leaving a mark: the fetch
+	 * must have returned long before. */
+	char *script = write_file("proc-child.sh", "#!/bin/sh\n(sleep 20; touch /tmp/creds-unit/proc-child.done) 2>/dev/null &\n"
+						   "echo $! > /tmp/creds-unit/proc-child.pid\n"
+						   "echo '{\"Version\": 1, \"AccessKeyId\": \"KID\", \"SecretAccessKey\": \"s\"}'\n");
+	chmod(script, 0700);
+	char conf[256];
+	snprintf(conf, sizeof conf, "[profile child]\ncredential_process = %s\n", script);
+	env_set("AWS_CONFIG_FILE", write_file("config-proc-child", conf));
+	env_set("AWS_PROFILE", "child");
+	env_set("SFN_AGENT_CREDENTIAL_PROCESS_TIMEOUT", "3");
+	enum creds_result res = fetch(&creds_profile_provider, &c, &e, NULL);
+	if (res != CREDS_OK)
+		fprintf(stderr, "  %s\n", e.msg);
+	CHECK(res == CREDS_OK);
+	CHECK(c.access_key && strcmp(c.access_key, "KID") == 0);
+	CHECK(access("/tmp/creds-unit/proc-child.done", F_OK) != 0);
+	creds_clear(&c);
+	struct buf pid = BUF_INIT;
+	if (creds_read_file("/tmp/creds-unit/proc-child.pid", 64, &pid, &e) == 0 && atoi(buf_cstr(&pid)) > 0)
+		kill(-atoi(buf_cstr(&pid)), SIGKILL), kill(atoi(buf_cstr(&pid)), SIGKILL);
+	buf_free(&pid);
+}
+
 int main(void)
 {
 	if (mkdir("/tmp/creds-unit", 0700) != 0 && access("/tmp/creds-unit", W_OK) != 0) {
@@ -1814,5 +1849,6 @@ int main(void)
 	RUN(test_process_expired_and_timeout);
 	RUN(test_sso_cache_checked);
 	RUN(test_profile_file_checks);
+	RUN(test_process_child_holds_stdout);
 	return CHECK_DONE();
 }
