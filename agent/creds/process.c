@@ -196,6 +196,43 @@ static long process_timeout_ms(const struct sys *sys, struct err *err)
 	return s * 1000;
 }
 
+/* SIGINT/SIGTERM/SIGHUP while the command runs, when they would otherwise
+ * kill us (the controller): the command, in its own process group, would be
+ * left behind holding our stderr.  The run mode blocks these signals and
+ * reads them from a signalfd, so the handlers never run there. */
+static const int stop_signals[] = {SIGINT, SIGTERM, SIGHUP};
+static volatile sig_atomic_t stop_signal;
+
+static void on_stop(int sig)
+{
+	stop_signal = sig;
+}
+
+static void catch_stops(struct sigaction *old, bool *caught)
+{
+	stop_signal = 0;
+	for (size_t i = 0; i < sizeof stop_signals / sizeof stop_signals[0]; i++) {
+		caught[i] = false;
+		if (sigaction(stop_signals[i], NULL, &old[i]) != 0 || old[i].sa_handler != SIG_DFL)
+			continue;
+		struct sigaction sa = {0};
+		sa.sa_handler = on_stop;
+		sigemptyset(&sa.sa_mask);
+		caught[i] = sigaction(stop_signals[i], &sa, NULL) == 0;
+	}
+}
+
+/* Puts the dispositions back; a stop that came meanwhile is then taken as
+ * it would have been (the default: we die of it). */
+static void release_stops(const struct sigaction *old, const bool *caught)
+{
+	for (size_t i = 0; i < sizeof stop_signals / sizeof stop_signals[0]; i++)
+		if (caught[i])
+			sigaction(stop_signals[i], &old[i], NULL);
+	if (stop_signal)
+		raise(stop_signal);
+}
+
 /* Runs argv with stdout into out; stdin is /dev/null (there is no one to
  * answer a prompt), stderr is ours.  0 with *status set, 1 when the time
  * ran out (the command's process group was killed), -1 with err. */
@@ -221,12 +258,16 @@ static int run(const struct sys *sys, char **argv, long timeout_ms, struct buf *
 	posix_spawnattr_setpgroup(&at, 0);
 	posix_spawnattr_setflags(&at, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETPGROUP);
 	pid_t pid;
+	struct sigaction old[3];
+	bool caught[3];
+	catch_stops(old, caught);
 	int e = posix_spawnp(&pid, argv[0], &fa, &at, argv, environ);
 	posix_spawn_file_actions_destroy(&fa);
 	posix_spawnattr_destroy(&at);
 	close(pfd[1]);
 	if (e != 0) {
 		close(pfd[0]);
+		release_stops(old, caught);
 		if (e == ENOENT)
 			return err_set(err, "%.200s was not found%s", argv[0],
 				       strchr(argv[0], '/') ? "" : " in PATH: give its full path");
@@ -240,6 +281,10 @@ static int run(const struct sys *sys, char **argv, long timeout_ms, struct buf *
 	for (;;) {
 		/* The answer is complete when the command exits, even if a
 		 * child it started in the background still holds the pipe. */
+		if (stop_signal) {
+			rc = err_set(err, "interrupted by %s", strsignal(stop_signal));
+			break;
+		}
 		if (!exited && waitpid(pid, &st, WNOHANG) == pid)
 			exited = true;
 		int64_t left = deadline - sys->mono_ms();
@@ -285,6 +330,7 @@ static int run(const struct sys *sys, char **argv, long timeout_ms, struct buf *
 		}
 	}
 	*status = st;
+	release_stops(old, caught);
 	return rc;
 }
 

@@ -474,3 +474,48 @@ def test_send_without_credentials_says_not_sent_once(lab, agent):
                      r"credentials", err), err
     assert err.count('the AWS profile "typo" has no credentials') == 1, err
     assert not sent(lab, None, task)
+
+
+def test_interrupted_send_kills_the_credential_process(lab, agent):
+    """SIGTERM to send-* while its credential_process runs: the agent exits promptly and the process
+    (in its own process group) goes too, so it does not hold the agent's stderr and hang a pipeline."""
+    import signal
+    import subprocess
+    ex, task = execution(lab, ["sleep", "60"])
+    with tempfile.TemporaryDirectory() as d:
+        marker = os.path.join(d, "proc.pid")
+        script = _script(d, "slow.sh", "#!/bin/sh\necho $$ > %s\nexec sleep 300\n" % marker)
+        home = _home(d, "[profile proc]\ncredential_process = %s\n" % script)
+        env = _env(lab, task, home, "proc", TASK_TOKEN=task.token)
+        p = subprocess.Popen([agent, "send-heartbeat"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        try:
+            for _ in range(300):
+                if os.path.exists(marker) and os.path.getsize(marker):
+                    break
+                time.sleep(0.05)
+            with open(marker) as f:
+                child = int(f.read())
+            p.send_signal(signal.SIGTERM)
+            try:
+                out, err = p.communicate(timeout=30)
+            except subprocess.TimeoutExpired:
+                raise AssertionError("send-heartbeat (or the credential_process holding its stderr) was still "
+                                     "running 30 s after SIGTERM")
+        finally:
+            if p.poll() is None:
+                p.kill()
+                p.communicate()
+    lab.client("stepfunctions").stop_execution(executionArn=ex)
+    assert p.returncode in (-signal.SIGTERM, 128 + signal.SIGTERM), (p.returncode, err)
+    for _ in range(50):
+        try:
+            os.kill(child, 0)
+        except ProcessLookupError:
+            break
+        with open("/proc/%d/stat" % child) as f:
+            if f.read().split(")")[-1].split()[0] == "Z":
+                break
+        time.sleep(0.1)
+    else:
+        os.kill(child, signal.SIGKILL)
+        raise AssertionError("the credential_process %d outlived the agent" % child)
