@@ -285,6 +285,14 @@ static int run(const struct sys *sys, char **argv, long timeout_ms, struct buf *
 			rc = err_set(err, "interrupted by %s", strsignal(stop_signal));
 			break;
 		}
+		/* The run mode blocks them and reads them later from its
+		 * signalfd: left pending, they are still seen there, and the
+		 * stop is not delayed by the command's time limit. */
+		sigset_t pending;
+		if (sigpending(&pending) == 0 && (sigismember(&pending, SIGTERM) || sigismember(&pending, SIGINT))) {
+			rc = err_set(err, "interrupted by a stop signal");
+			break;
+		}
 		if (!exited && waitpid(pid, &st, WNOHANG) == pid)
 			exited = true;
 		int64_t left = deadline - sys->mono_ms();

@@ -519,3 +519,44 @@ def test_interrupted_send_kills_the_credential_process(lab, agent):
     else:
         os.kill(child, signal.SIGKILL)
         raise AssertionError("the credential_process %d outlived the agent" % child)
+
+
+def test_run_mode_stop_during_credential_process_is_prompt(lab, agent):
+    """The run mode stopped (SIGTERM, as ECS does, with 30 s before SIGKILL) while the
+    credential_process runs: it is not waited on for its time limit; the agent exits well within
+    ECS's stop timeout and the process goes too."""
+    import signal
+    import subprocess
+    ex, task = execution(lab, ["sh", "-c", "echo ran"])
+    with tempfile.TemporaryDirectory() as d:
+        marker = os.path.join(d, "proc.pid")
+        script = _script(d, "slow.sh", "#!/bin/sh\necho $$ > %s\nexec sleep 300\n" % marker)
+        home = _home(d, "[profile proc]\ncredential_process = %s\n" % script)
+        env = _env(lab, task, home, "proc")
+        p = subprocess.Popen([agent, "--", *task.command], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        try:
+            for _ in range(300):
+                if os.path.exists(marker) and os.path.getsize(marker):
+                    break
+                time.sleep(0.05)
+            with open(marker) as f:
+                child = int(f.read())
+            p.send_signal(signal.SIGTERM)
+            try:
+                out, err = p.communicate(timeout=25)
+            except subprocess.TimeoutExpired:
+                raise AssertionError("the run mode was still running 25 s after SIGTERM (ECS kills at 30 s)")
+        finally:
+            if p.poll() is None:
+                p.kill()
+                p.communicate()
+    lab.client("stepfunctions").stop_execution(executionArn=ex)
+    assert b"ran" not in out
+    try:
+        os.kill(child, 0)
+        alive = open("/proc/%d/stat" % child).read().split(")")[-1].split()[0] != "Z"
+    except ProcessLookupError:
+        alive = False
+    if alive:
+        os.kill(child, signal.SIGKILL)
+    assert not alive, "the credential_process %d outlived the agent" % child
