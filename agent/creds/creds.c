@@ -465,8 +465,9 @@ out:
 int creds_read_file(const char *path, size_t max, struct buf *out, struct err *err)
 {
 	buf_reset(out);
-	/* Non-blocking and regular files only: a FIFO (or a device) named by
-	 * mistake would otherwise block the agent forever. */
+	/* Non-blocking, and regular files (or a character device: /dev/null
+	 * is the usual way to say "no file") only: a FIFO named by mistake
+	 * would otherwise block the agent forever. */
 	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
 	if (fd < 0) {
 		if (errno == ENOENT || errno == ENOTDIR)
@@ -474,7 +475,7 @@ int creds_read_file(const char *path, size_t max, struct buf *out, struct err *e
 		return err_set(err, "cannot open %s: %s", path, strerror(errno));
 	}
 	struct stat st;
-	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+	if (fstat(fd, &st) != 0 || !(S_ISREG(st.st_mode) || S_ISCHR(st.st_mode))) {
 		close(fd);
 		return err_set(err, "%s is not a regular file: point the setting at the file itself", path);
 	}
