@@ -257,6 +257,12 @@ static int cmd_send(enum send_kind kind, int argc, char **argv)
 		log_info("%s delivered for %s", op_names[kind], fp);
 		note_for_supervisor(kind, fp);
 		status = 0;
+	} else if (reply.outcome == SFN_NO_CREDENTIALS) {
+		/* Not sent at all: the chain's sentence once, as the run mode
+		 * says it ("refused" is Step Functions' answer). */
+		char why[512];
+		log_error("%s for %s not sent: %s", op_names[kind], fp, sfn_explain(&reply, op_names[kind], why, sizeof why));
+		status = EXIT_REFUSED;
 	} else {
 		char why[512];
 		log_error("%s for %s %s: %s%s%s (%s)", op_names[kind], fp,

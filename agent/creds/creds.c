@@ -9,6 +9,7 @@
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 /* The SDKs refresh 5 to 15 minutes ahead; 5 is what the contract promises. */
@@ -464,11 +465,19 @@ out:
 int creds_read_file(const char *path, size_t max, struct buf *out, struct err *err)
 {
 	buf_reset(out);
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	/* Non-blocking, and regular files (or a character device: /dev/null
+	 * is the usual way to say "no file") only: a FIFO named by mistake
+	 * would otherwise block the agent forever. */
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
 	if (fd < 0) {
 		if (errno == ENOENT || errno == ENOTDIR)
 			return 1;
 		return err_set(err, "cannot open %s: %s", path, strerror(errno));
+	}
+	struct stat st;
+	if (fstat(fd, &st) != 0 || !(S_ISREG(st.st_mode) || S_ISCHR(st.st_mode))) {
+		close(fd);
+		return err_set(err, "%s is not a regular file: point the setting at the file itself", path);
 	}
 	int rc = 0;
 	char chunk[4096];

@@ -148,6 +148,9 @@ void creds_argv_free(char **argv);
 /* Its output: {"Version": 1, "AccessKeyId", "SecretAccessKey",
  * "SessionToken"?, "Expiration"?}.  0 or -1 with err. */
 int creds_process_parse(struct span text, struct creds *out, struct err *err);
+/* True when JSON text holds a \u0000 escape, which cJSON would decode into
+ * a NUL that cuts a string short. */
+bool creds_json_has_nul_escape(struct span text);
 /* Runs command (no shell; stdin /dev/null, stderr passed through, at most
  * 60 s or SFN_AGENT_CREDENTIAL_PROCESS_TIMEOUT seconds) and parses what it
  * prints.  0 or -1 with err naming the profile. */

@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 extern char **environ;
@@ -26,6 +27,9 @@ extern char **environ;
  * command that opens a browser for a login would need longer, but there is
  * no one at a container's screen. */
 #define PROCESS_TIMEOUT_MS (60 * 1000)
+/* After the command exits, how long what it printed last may take to
+ * arrive; a child it left behind may hold its stdout much longer. */
+#define EXIT_GRACE_MS 200
 
 void creds_argv_free(char **argv)
 {
@@ -88,6 +92,10 @@ int creds_process_split(const char *line, char ***out, struct err *err)
 		free(argv);
 		return err_set(err, "credential_process is empty: give the command to run");
 	}
+	if (!argv[0][0]) {
+		creds_argv_free(argv);
+		return err_set(err, "credential_process names an empty program (\"\"): give the command to run");
+	}
 	*out = argv;
 	return 0;
 unbalanced:
@@ -95,7 +103,10 @@ unbalanced:
 	if (argv)
 		argv[n] = NULL;
 	creds_argv_free(argv);
-	return err_set(err, "credential_process has an unbalanced quote or a trailing backslash: %.200s", line);
+	/* The position, not the line: it may hold a password. */
+	return err_set(err, "credential_process has an unbalanced quote or a trailing backslash (at character %zu): "
+			    "close the quote",
+		       (size_t)(p - line) + 1);
 }
 
 static const char *json_string(const cJSON *o, const char *key)
@@ -104,10 +115,27 @@ static const char *json_string(const cJSON *o, const char *key)
 	return cJSON_IsString(v) && v->valuestring[0] ? v->valuestring : NULL;
 }
 
+/* cJSON decodes \u0000 into a NUL that would cut a string short: such an
+ * escape anywhere is refused.  Escapes are walked in pairs, so "\\u0000"
+ * (a backslash, then text) is not one. */
+bool creds_json_has_nul_escape(struct span text)
+{
+	for (size_t i = 0; i + 1 < text.len; i++) {
+		if (text.ptr[i] != '\\')
+			continue;
+		if (text.ptr[i + 1] == 'u' && i + 5 < text.len && memcmp(text.ptr + i + 2, "0000", 4) == 0)
+			return true;
+		i++;
+	}
+	return false;
+}
+
 int creds_process_parse(struct span text, struct creds *out, struct err *err)
 {
 	int rc = -1;
 	creds_clear(out);
+	if (creds_json_has_nul_escape(text))
+		return err_set(err, "its output holds a NUL character (\\u0000), which no key has: fix what it prints");
 	cJSON *root = cJSON_ParseWithLength(text.ptr, text.len);
 	if (!cJSON_IsObject(root)) {
 		err_set(err, "its output is not a JSON object: it must print {\"Version\": 1, \"AccessKeyId\": ..., "
@@ -151,18 +179,58 @@ out:
 	return rc;
 }
 
-static long process_timeout_ms(const struct sys *sys)
+static long process_timeout_ms(const struct sys *sys, struct err *err)
 {
 	/* SFN_AGENT_CREDENTIAL_PROCESS_TIMEOUT (whole seconds, 1-600), so a test
-	 * of a command that hangs need not wait a minute. */
+	 * of a command that hangs need not wait a minute.  A bad value is
+	 * refused, like every other SFN_AGENT_ setting. */
 	const char *v = sys_env(sys, "SFN_AGENT_CREDENTIAL_PROCESS_TIMEOUT");
-	if (v) {
-		char *end;
-		long s = strtol(v, &end, 10);
-		if (!*end && s >= 1 && s <= 600)
-			return s * 1000;
+	if (!v || !*v)
+		return PROCESS_TIMEOUT_MS;
+	char *end;
+	errno = 0;
+	long s = strtol(v, &end, 10);
+	if (errno || end == v || *end || s < 1 || s > 600)
+		return err_set(err, "SFN_AGENT_CREDENTIAL_PROCESS_TIMEOUT='%.32s' is not valid: give whole seconds from 1 to 600",
+			       v);
+	return s * 1000;
+}
+
+/* SIGINT/SIGTERM/SIGHUP while the command runs, when they would otherwise
+ * kill us (the controller): the command, in its own process group, would be
+ * left behind holding our stderr.  The run mode blocks these signals and
+ * reads them from a signalfd, so the handlers never run there. */
+static const int stop_signals[] = {SIGINT, SIGTERM, SIGHUP};
+static volatile sig_atomic_t stop_signal;
+
+static void on_stop(int sig)
+{
+	stop_signal = sig;
+}
+
+static void catch_stops(struct sigaction *old, bool *caught)
+{
+	stop_signal = 0;
+	for (size_t i = 0; i < sizeof stop_signals / sizeof stop_signals[0]; i++) {
+		caught[i] = false;
+		if (sigaction(stop_signals[i], NULL, &old[i]) != 0 || old[i].sa_handler != SIG_DFL)
+			continue;
+		struct sigaction sa = {0};
+		sa.sa_handler = on_stop;
+		sigemptyset(&sa.sa_mask);
+		caught[i] = sigaction(stop_signals[i], &sa, NULL) == 0;
 	}
-	return PROCESS_TIMEOUT_MS;
+}
+
+/* Puts the dispositions back; a stop that came meanwhile is then taken as
+ * it would have been (the default: we die of it). */
+static void release_stops(const struct sigaction *old, const bool *caught)
+{
+	for (size_t i = 0; i < sizeof stop_signals / sizeof stop_signals[0]; i++)
+		if (caught[i])
+			sigaction(stop_signals[i], &old[i], NULL);
+	if (stop_signal)
+		raise(stop_signal);
 }
 
 /* Runs argv with stdout into out; stdin is /dev/null (there is no one to
@@ -190,35 +258,61 @@ static int run(const struct sys *sys, char **argv, long timeout_ms, struct buf *
 	posix_spawnattr_setpgroup(&at, 0);
 	posix_spawnattr_setflags(&at, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETPGROUP);
 	pid_t pid;
+	struct sigaction old[3];
+	bool caught[3];
+	catch_stops(old, caught);
 	int e = posix_spawnp(&pid, argv[0], &fa, &at, argv, environ);
 	posix_spawn_file_actions_destroy(&fa);
 	posix_spawnattr_destroy(&at);
 	close(pfd[1]);
 	if (e != 0) {
 		close(pfd[0]);
+		release_stops(old, caught);
 		if (e == ENOENT)
 			return err_set(err, "%.200s was not found%s", argv[0],
 				       strchr(argv[0], '/') ? "" : " in PATH: give its full path");
 		return err_set(err, "cannot run %.200s: %s", argv[0], strerror(e));
 	}
 
-	int rc = 0;
+	int rc = 0, st = 0;
+	bool exited = false;
 	int64_t deadline = sys->mono_ms() + timeout_ms;
 	char chunk[4096];
 	for (;;) {
+		/* The answer is complete when the command exits, even if a
+		 * child it started in the background still holds the pipe. */
+		if (stop_signal) {
+			rc = err_set(err, "interrupted by %s", strsignal(stop_signal));
+			break;
+		}
+		/* The run mode blocks them and reads them later from its
+		 * signalfd: left pending, they are still seen there, and the
+		 * stop is not delayed by the command's time limit. */
+		sigset_t pending;
+		if (sigpending(&pending) == 0 && (sigismember(&pending, SIGTERM) || sigismember(&pending, SIGINT))) {
+			rc = err_set(err, "interrupted by a stop signal");
+			break;
+		}
+		if (!exited && waitpid(pid, &st, WNOHANG) == pid)
+			exited = true;
 		int64_t left = deadline - sys->mono_ms();
-		if (left <= 0) {
+		if (left <= 0 && !exited) {
 			rc = 1;
 			break;
 		}
 		struct pollfd pf = {pfd[0], POLLIN, 0};
-		int r = poll(&pf, 1, left > 1000 ? 1000 : (int)left);
+		/* Short waits while it runs, to notice its exit; once it has
+		 * exited, a pipe quiet for EXIT_GRACE_MS is done. */
+		int wait_ms = exited ? EXIT_GRACE_MS : left > 100 ? 100 : (int)left;
+		int r = poll(&pf, 1, wait_ms);
 		if (r < 0 && errno == EINTR)
 			continue;
 		if (r < 0) {
 			rc = err_set(err, "cannot wait for %.200s: %s", argv[0], strerror(errno));
 			break;
 		}
+		if (r == 0 && exited)
+			break;
 		if (r == 0)
 			continue;
 		ssize_t got = read(pfd[0], chunk, sizeof chunk);
@@ -235,16 +329,16 @@ static int run(const struct sys *sys, char **argv, long timeout_ms, struct buf *
 	}
 	close(pfd[0]);
 	explicit_bzero(chunk, sizeof chunk);
-	if (rc != 0)
+	if (rc != 0 && !exited)
 		kill(-pid, SIGKILL);
-	int st = 0;
-	while (waitpid(pid, &st, 0) < 0) {
+	while (!exited && waitpid(pid, &st, 0) < 0) {
 		if (errno != EINTR) {
 			st = 0;
 			break;
 		}
 	}
 	*status = st;
+	release_stops(old, caught);
 	return rc;
 }
 
@@ -261,7 +355,11 @@ int creds_process_fetch(const struct creds_ctx *ctx, const char *profile, const 
 		err_set(err, "the AWS profile \"%s\": %s", profile, perr.msg);
 		return -1;
 	}
-	long timeout = process_timeout_ms(ctx->sys);
+	long timeout = process_timeout_ms(ctx->sys, err);
+	if (timeout < 0) {
+		creds_argv_free(argv);
+		return -1;
+	}
 	log_debug("credentials: profile \"%s\" runs credential_process %s", profile, argv[0]);
 	int r = run(ctx->sys, argv, timeout, &text, &status, &perr);
 	if (r < 0) {
@@ -294,6 +392,21 @@ int creds_process_fetch(const struct creds_ctx *ctx, const char *profile, const 
 	}
 	if (creds_check_printable(out, "credential_process", &perr) != 0) {
 		err_set(err, "the AWS profile \"%s\": %s", profile, perr.msg);
+		creds_clear(out);
+		goto out;
+	}
+	/* As botocore: keys already expired would be fetched again on every
+	 * call. */
+	if (out->expires_ms && out->expires_ms <= ctx->sys->wall_ms()) {
+		char when[32];
+		time_t t = (time_t)(out->expires_ms / 1000);
+		struct tm tm;
+		gmtime_r(&t, &tm);
+		strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", &tm);
+		err_set(err,
+			"credential_process of the AWS profile \"%s\" (%.200s) printed keys that expired at %s: "
+			"make it print fresh ones",
+			profile, argv[0], when);
 		creds_clear(out);
 		goto out;
 	}

@@ -139,7 +139,7 @@ static bool pget(const struct shared_files *f, const char *profile, const char *
 struct resolver {
 	const struct creds_ctx *ctx;
 	struct shared_files f;
-	const char *path[CHAIN_MAX]; /* the profiles being resolved, outermost first */
+	const char *path[CHAIN_MAX + 1]; /* the profiles being resolved, outermost first */
 	int depth;
 };
 
@@ -371,6 +371,27 @@ out:
  * not supported), SSO, keys in the credentials file, credential_process, keys
  * in the config file.  A profile reached as a source_profile uses its own keys
  * first, as botocore does. */
+/* The profile was asked for (--profile or AWS_PROFILE), not taken by
+ * default: yielding nothing is then an error, not a reason to go on. */
+static bool named_by_user(const struct sys *sys)
+{
+	const char *p = sys_env(sys, "AWS_PROFILE");
+	return creds_profile_explicit() || (p && *p);
+}
+
+/* Any of the SSO keys: a profile with sso_account_id but no start URL is an
+ * SSO profile missing a key, said as such. */
+static bool uses_sso(const struct resolver *r, const char *profile)
+{
+	static const char *const keys[] = {"sso_account_id", "sso_role_name", "sso_region"};
+	struct buf scratch = BUF_INIT;
+	bool has = false;
+	for (size_t i = 0; i < sizeof keys / sizeof keys[0] && !has; i++)
+		has = pget(&r->f, profile, keys[i], &scratch);
+	buf_free(&scratch);
+	return has;
+}
+
 static enum creds_result resolve(struct resolver *r, const char *profile, struct creds *out, struct err *err)
 {
 	struct buf v = BUF_INIT, where = BUF_INIT;
@@ -387,9 +408,10 @@ static enum creds_result resolve(struct resolver *r, const char *profile, struct
 			goto out;
 		}
 	}
-	if (r->depth == CHAIN_MAX) {
+	/* The profile asked for plus CHAIN_MAX source_profile steps. */
+	if (r->depth > CHAIN_MAX) {
 		err_set(err, "the AWS profile \"%s\" is reached through more than %d source_profile steps: shorten the chain",
-			profile, CHAIN_MAX);
+			r->path[0], CHAIN_MAX);
 		goto out;
 	}
 	if (!cred_lookup(&r->f.cred, profile, NULL, NULL) && !conf_lookup(&r->f.conf, profile, NULL, NULL)) {
@@ -397,7 +419,7 @@ static enum creds_result resolve(struct resolver *r, const char *profile, struct
 		if (as_source)
 			err_set(err, "source_profile \"%s\" of the AWS profile \"%s\" does not exist in %s: fix source_profile",
 				profile, r->path[r->depth - 1], where.data);
-		else if (strcmp(profile, "default") != 0)
+		else if (strcmp(profile, "default") != 0 || named_by_user(r->ctx->sys))
 			err_set(err, "%s is \"%s\" but there is no such profile in %s: fix %s or add the profile",
 				creds_profile_explicit() ? "--profile" : "AWS_PROFILE", profile, where.data,
 				creds_profile_explicit() ? "--profile" : "AWS_PROFILE");
@@ -422,20 +444,37 @@ static enum creds_result resolve(struct resolver *r, const char *profile, struct
 			res = assume(r, profile, v.data, out, err);
 		buf_free(&wif);
 	} else if ((pget(&r->f, profile, "sso_session", &v) && v.len) ||
-		   (pget(&r->f, profile, "sso_start_url", &v) && v.len)) {
+		   (pget(&r->f, profile, "sso_start_url", &v) && v.len) || uses_sso(r, profile)) {
 		res = sso(r, profile, out, err);
 	} else if ((res = static_keys(&r->f.cred, false, profile, out, err)) != CREDS_NOT_HERE) {
 		/* keys in the credentials file, or half a pair there */
 	} else if (pget(&r->f, profile, "credential_process", &v) && v.len) {
 		res = creds_process_fetch(r->ctx, profile, v.data, out, err) == 0 ? CREDS_OK : CREDS_FAILED;
+	} else if (pget(&r->f, profile, "credential_process", &v)) {
+		err_set(err, "the AWS profile \"%s\" has an empty credential_process: give the command to run", profile);
+		res = CREDS_FAILED;
 	} else {
 		res = static_keys(&r->f.conf, true, profile, out, err);
-		if (res == CREDS_NOT_HERE)
+		if (res == CREDS_NOT_HERE && !as_source && named_by_user(r->ctx->sys)) {
+			/* A misspelt key must not fall through to other, perhaps
+			 * more powerful, credentials (the container's role). */
+			err_set(err,
+				"the AWS profile \"%s\" has no credentials: it needs aws_access_key_id and "
+				"aws_secret_access_key, role_arn, credential_process or sso_session (check the spelling "
+				"of its keys)",
+				profile);
+			res = CREDS_FAILED;
+		} else if (res == CREDS_NOT_HERE) {
 			/* A profile with only settings such as region. */
 			err_set(err, "the AWS profile \"%s\" has no credentials in it", profile);
+		}
 	}
 	r->depth--;
-	if (res == CREDS_OK && creds_check_printable(out, "the AWS profile", err) != 0) {
+	if (res == CREDS_OK) {
+		buf_reset(&where);
+		buf_printf(&where, "the AWS profile \"%s\"", profile);
+	}
+	if (res == CREDS_OK && creds_check_printable(out, where.data, err) != 0) {
 		creds_clear(out);
 		res = CREDS_FAILED;
 	}

@@ -236,10 +236,17 @@ static int load_token(const struct creds_ctx *ctx, const struct creds_sso *s, st
 	const char *tok = cJSON_IsObject(root) ? json_str(root, "accessToken") : NULL;
 	const char *exp = cJSON_IsObject(root) ? json_str(root, "expiresAt") : NULL;
 	int64_t exp_ms = 0;
-	if (!tok || !exp || expires_at(exp, &exp_ms) != 0) {
-		err_set(err, "the cached SSO login %s of the AWS profile \"%s\" has no accessToken and expiresAt: run "
-			     "aws sso login --profile %s",
-			path, s->profile, s->profile);
+	/* Each fault said as such, so the reader knows whether a fresh
+	 * login will do. */
+	const char *fault = !cJSON_IsObject(root)			       ? "is not JSON"
+			    : creds_json_has_nul_escape(span_of(text.data, text.len)) ? "holds a NUL character (\\u0000)"
+			    : !tok						       ? "has no accessToken"
+			    : !exp						       ? "has no expiresAt"
+			    : expires_at(exp, &exp_ms) != 0			       ? "has an expiresAt that is not a time"
+											       : NULL;
+	if (fault) {
+		err_set(err, "the cached SSO login %s of the AWS profile \"%s\" %s: run aws sso login --profile %s", path,
+			s->profile, fault, s->profile);
 		goto out;
 	}
 	int64_t now = ctx->sys->wall_ms();
@@ -263,6 +270,15 @@ static int load_token(const struct creds_ctx *ctx, const struct creds_sso *s, st
 	if (exp_ms <= now) {
 		err_set(err, "the SSO login of the AWS profile \"%s\" expired at %.64s: run aws sso login --profile %s",
 			s->profile, exp, s->profile);
+		goto out;
+	}
+	/* It goes into a header: a CR or LF would add headers of its own. */
+	struct creds t = {.session_token = (char *)tok};
+	struct err perr = {""};
+	if (creds_check_printable(&t, "the SSO cache", &perr) != 0) {
+		err_set(err, "the cached SSO login %s of the AWS profile \"%s\": its accessToken (%s): run aws sso login "
+			     "--profile %s",
+			path, s->profile, perr.msg, s->profile);
 		goto out;
 	}
 	buf_reset(token);
@@ -310,6 +326,8 @@ int creds_sso_parse(struct span body, struct creds *out, struct err *err)
 {
 	int rc = -1;
 	creds_clear(out);
+	if (creds_json_has_nul_escape(body))
+		return err_set(err, "the SSO portal's answer holds a NUL character (\\u0000), which no key has");
 	cJSON *root = cJSON_ParseWithLength(body.ptr, body.len);
 	const cJSON *rc_ = cJSON_GetObjectItemCaseSensitive(root, "roleCredentials");
 	const char *ak = json_str(rc_, "accessKeyId");

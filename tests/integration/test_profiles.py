@@ -400,3 +400,163 @@ def test_credential_source_ecs_container_assumes_the_role(lab, agent):
     assert fetches >= 1
     _assert_signed_with_temporary_keys(lab, task, lab.keys("admin")[0])
     assert lab.wait_execution(ex)["status"] == "SUCCEEDED"
+
+
+# ---- a named profile never falls through; each refusal is one sentence ----
+
+def _container_creds(lab):
+    """A container credentials endpoint serving the admin user's keys: the more powerful credentials a
+    typo must never fall through to."""
+    from servers import _Base
+
+    class AdminCreds(_Base):
+        def __init__(self):
+            super().__init__()
+            self.fetches = 0
+            self.start()
+
+        def _serve(self, h, method):
+            self.fetches += 1
+            akid, secret = lab.keys("admin")
+            h._reply(200, json.dumps({"AccessKeyId": akid, "SecretAccessKey": secret}))
+
+    return AdminCreds()
+
+
+def test_named_profile_without_credentials_never_falls_through(lab, agent):
+    """docs/credentials.md: "a typo never falls through to other, perhaps more powerful, credentials":
+    a profile named in AWS_PROFILE that yields nothing is refused, naming it and what it lacks, and the
+    container's credentials are not even asked for."""
+    cases = [
+        ("[profile typo]\nrolearn = %s\nsource_profile = base\n" % lab.task_role_arns["task"], "typo",
+         'the AWS profile "typo" has no credentials'),
+        ("[profile typo]\ncredental_process = /bin/true\n", "typo", 'the AWS profile "typo" has no credentials'),
+        ("[profile typo]\ncredential_process =\n", "typo", 'the AWS profile "typo" has an empty credential_process'),
+        ('[profile typo]\ncredential_process = ""\n', "typo", "credential_process names an empty program"),
+        ("[profile typo]\nsso_region = us-east-1\nsso_account_id = 1\nsso_role_name = r\n", "typo",
+         'the AWS profile "typo" uses SSO but has no sso_start_url'),
+    ]
+    for config, profile, says in cases:
+        with _container_creds(lab) as creds:
+            err = _refused(lab, agent, config, profile, credentials=_admin_keys_section(lab, "base"),
+                           AWS_CONTAINER_CREDENTIALS_FULL_URI=creds.base + "/creds")
+            fetches = creds.fetches
+        assert says in err, (config, err)
+        assert fetches == 0, "the container's credentials were fetched for %r" % config
+
+
+def test_credential_process_timeout_setting_is_checked(lab, agent):
+    """SFN_AGENT_CREDENTIAL_PROCESS_TIMEOUT is whole seconds from 1 to 600; anything else is refused
+    with one sentence and exit 125, like every SFN_AGENT_ setting."""
+    with tempfile.TemporaryDirectory() as d:
+        script = _script(d, "ok.sh", "#!/bin/sh\necho '{}'\n")
+        for bad in ("0", "abc", "1000", "-1", "2.5"):
+            err = _refused(lab, agent, "[profile proc]\ncredential_process = %s\n" % script, "proc",
+                           SFN_AGENT_CREDENTIAL_PROCESS_TIMEOUT=bad)
+            assert "SFN_AGENT_CREDENTIAL_PROCESS_TIMEOUT='%s' is not valid: give whole seconds from 1 to 600" % bad \
+                in err, err
+
+
+def test_send_without_credentials_says_not_sent_once(lab, agent):
+    """send-* without credentials prints one sentence, as the run mode does ("SendTaskHeartbeat not
+    sent: no AWS credentials: ..."), not "refused" (which is Step Functions' answer), and exits with
+    the status documented for "not delivered"."""
+    ex, task = execution(lab, ["sleep", "60"])
+    with tempfile.TemporaryDirectory() as d:
+        home = _home(d, "[profile typo]\nrolearn = x\n")
+        env = _env(lab, task, home, "typo", TASK_TOKEN=task.token)
+        p = lab.run_agent([agent, "send-heartbeat"], env, timeout=60)
+    lab.client("stepfunctions").stop_execution(executionArn=ex)
+    err = stderr_text(p)
+    assert p.returncode == 1, err
+    assert "refused" not in err, err
+    assert re.search(r"SendTaskHeartbeat for \S+ not sent: no AWS credentials: the AWS profile \"typo\" has no "
+                     r"credentials", err), err
+    assert err.count('the AWS profile "typo" has no credentials') == 1, err
+    assert not sent(lab, None, task)
+
+
+def test_interrupted_send_kills_the_credential_process(lab, agent):
+    """SIGTERM to send-* while its credential_process runs: the agent exits promptly and the process
+    (in its own process group) goes too, so it does not hold the agent's stderr and hang a pipeline."""
+    import signal
+    import subprocess
+    ex, task = execution(lab, ["sleep", "60"])
+    with tempfile.TemporaryDirectory() as d:
+        marker = os.path.join(d, "proc.pid")
+        script = _script(d, "slow.sh", "#!/bin/sh\necho $$ > %s\nexec sleep 300\n" % marker)
+        home = _home(d, "[profile proc]\ncredential_process = %s\n" % script)
+        env = _env(lab, task, home, "proc", TASK_TOKEN=task.token)
+        p = subprocess.Popen([agent, "send-heartbeat"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        try:
+            for _ in range(300):
+                if os.path.exists(marker) and os.path.getsize(marker):
+                    break
+                time.sleep(0.05)
+            with open(marker) as f:
+                child = int(f.read())
+            p.send_signal(signal.SIGTERM)
+            try:
+                out, err = p.communicate(timeout=30)
+            except subprocess.TimeoutExpired:
+                raise AssertionError("send-heartbeat (or the credential_process holding its stderr) was still "
+                                     "running 30 s after SIGTERM")
+        finally:
+            if p.poll() is None:
+                p.kill()
+                p.communicate()
+    lab.client("stepfunctions").stop_execution(executionArn=ex)
+    assert p.returncode in (-signal.SIGTERM, 128 + signal.SIGTERM), (p.returncode, err)
+    for _ in range(50):
+        try:
+            os.kill(child, 0)
+        except ProcessLookupError:
+            break
+        with open("/proc/%d/stat" % child) as f:
+            if f.read().split(")")[-1].split()[0] == "Z":
+                break
+        time.sleep(0.1)
+    else:
+        os.kill(child, signal.SIGKILL)
+        raise AssertionError("the credential_process %d outlived the agent" % child)
+
+
+def test_run_mode_stop_during_credential_process_is_prompt(lab, agent):
+    """The run mode stopped (SIGTERM, as ECS does, with 30 s before SIGKILL) while the
+    credential_process runs: it is not waited on for its time limit; the agent exits well within
+    ECS's stop timeout and the process goes too."""
+    import signal
+    import subprocess
+    ex, task = execution(lab, ["sh", "-c", "echo ran"])
+    with tempfile.TemporaryDirectory() as d:
+        marker = os.path.join(d, "proc.pid")
+        script = _script(d, "slow.sh", "#!/bin/sh\necho $$ > %s\nexec sleep 300\n" % marker)
+        home = _home(d, "[profile proc]\ncredential_process = %s\n" % script)
+        env = _env(lab, task, home, "proc")
+        p = subprocess.Popen([agent, "--", *task.command], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        try:
+            for _ in range(300):
+                if os.path.exists(marker) and os.path.getsize(marker):
+                    break
+                time.sleep(0.05)
+            with open(marker) as f:
+                child = int(f.read())
+            p.send_signal(signal.SIGTERM)
+            try:
+                out, err = p.communicate(timeout=25)
+            except subprocess.TimeoutExpired:
+                raise AssertionError("the run mode was still running 25 s after SIGTERM (ECS kills at 30 s)")
+        finally:
+            if p.poll() is None:
+                p.kill()
+                p.communicate()
+    lab.client("stepfunctions").stop_execution(executionArn=ex)
+    assert b"ran" not in out
+    try:
+        os.kill(child, 0)
+        alive = open("/proc/%d/stat" % child).read().split(")")[-1].split()[0] != "Z"
+    except ProcessLookupError:
+        alive = False
+    if alive:
+        os.kill(child, signal.SIGKILL)
+    assert not alive, "the credential_process %d outlived the agent" % child

@@ -9,6 +9,7 @@
 #include "agent/region.h"
 
 #include <stdarg.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -357,8 +358,10 @@ static void test_profile_missing(void)
 	env_set("AWS_PROFILE", "");
 	CHECK(fetch(&creds_profile_provider, &c, &e, NULL) == CREDS_FAILED);
 	CHECK(strstr(e.msg, "no aws_secret_access_key") != NULL);
+	/* Named in AWS_PROFILE, it is refused rather than passed over. */
 	env_set("AWS_PROFILE", "regiononly");
-	CHECK(fetch(&creds_profile_provider, &c, &e, NULL) == CREDS_NOT_HERE);
+	CHECK(fetch(&creds_profile_provider, &c, &e, NULL) == CREDS_FAILED);
+	CHECK(strstr(e.msg, "the AWS profile \"regiononly\" has no credentials") != NULL);
 	/* role_arn whose source_profile holds half a key pair: that half is
 	 * named, and nothing is assumed. */
 	env_set("AWS_PROFILE", "assume");
@@ -1328,7 +1331,7 @@ static void test_printable(void)
 		write_file("credentials-bin", "[default]\naws_access_key_id = AKIDX\naws_secret_access_key = s\xc3\xa9"
 					      "cret\n"));
 	CHECK(fetch(&creds_profile_provider, &c, &e, NULL) == CREDS_FAILED);
-	CHECK(strstr(e.msg, "secret key from the AWS profile has a byte outside printable ASCII (0xc3 at offset 1)") !=
+	CHECK(strstr(e.msg, "secret key from the AWS profile \"default\" has a byte outside printable ASCII (0xc3 at offset 1)") !=
 	      NULL);
 	CHECK(strstr(e.msg, "s\xc3") == NULL);
 	struct creds ok = {"AKID", "abc/+=", "tok", 0};
@@ -1588,6 +1591,218 @@ static void test_answer_readers(void)
 	buf_free(&out);
 }
 
+/* A profile the user named (AWS_PROFILE or --profile) that yields nothing is
+ * refused, naming the profile and what it lacks: it never falls through to
+ * other credentials. */
+static void test_named_profile_never_falls_through(void)
+{
+	struct creds c = {0};
+	struct err e;
+	env_reset();
+	env_set("AWS_CONFIG_FILE",
+		write_file("config-named", "[profile typo]\nrolearn = arn:aws:iam::123456789012:role/x\n"
+					   "source_profile = base\n"
+					   "[profile misspelt]\ncredental_process = /bin/true\n"
+					   "[profile emptyproc]\ncredential_process =\n"
+					   "[profile quotes]\ncredential_process = \"\"\n"
+					   "[profile ssonourl]\nsso_region = us-east-1\nsso_account_id = 123456789012\n"
+					   "sso_role_name = R\n"
+					   "[default]\nregion = us-east-1\n"));
+	static const struct {
+		const char *profile, *says;
+	} named[] = {
+	    {"typo", "the AWS profile \"typo\" has no credentials"},
+	    {"misspelt", "the AWS profile \"misspelt\" has no credentials"},
+	    {"emptyproc", "the AWS profile \"emptyproc\" has an empty credential_process"},
+	    {"quotes", "credential_process names an empty program"},
+	    {"ssonourl", "the AWS profile \"ssonourl\" uses SSO but has no sso_start_url"},
+	    {"default", "the AWS profile \"default\" has no credentials"},
+	};
+	for (size_t i = 0; i < sizeof named / sizeof named[0]; i++) {
+		env_set("AWS_PROFILE", named[i].profile);
+		enum creds_result res = fetch(&creds_profile_provider, &c, &e, NULL);
+		CHECK(res == CREDS_FAILED);
+		if (res != CREDS_FAILED || !strstr(e.msg, named[i].says))
+			fprintf(stderr, "  %s: %s\n", named[i].profile, e.msg);
+		CHECK(strstr(e.msg, named[i].says) != NULL);
+		CHECK(c.access_key == NULL);
+	}
+	/* Not named: the default profile with only a region lets the chain go on. */
+	env_set("AWS_PROFILE", NULL);
+	CHECK(fetch(&creds_profile_provider, &c, &e, NULL) == CREDS_NOT_HERE);
+}
+
+/* "at most 10 links": ten source_profile steps are allowed, eleven are
+ * refused, naming the profile asked for. */
+static void test_chain_limit(void)
+{
+	struct creds c = {0};
+	struct err e;
+	struct buf conf = BUF_INIT;
+	env_reset();
+	buf_puts(&conf, "[profile p0]\naws_access_key_id = AKID\naws_secret_access_key = s\n");
+	for (int i = 1; i <= 11; i++)
+		buf_printf(&conf, "[profile p%d]\nrole_arn = arn:aws:iam::123456789012:role/r%d\nsource_profile = p%d\n",
+			   i, i, i - 1);
+	env_set("AWS_CONFIG_FILE", write_file("config-chain", conf.data));
+	buf_free(&conf);
+	env_set("AWS_PROFILE", "p10");
+	CHECK(fetch(&creds_profile_provider, &c, &e, NULL) == CREDS_FAILED);
+	CHECK(strstr(e.msg, "source_profile steps") == NULL);
+	env_set("AWS_PROFILE", "p11");
+	CHECK(fetch(&creds_profile_provider, &c, &e, NULL) == CREDS_FAILED);
+	CHECK(strstr(e.msg, "the AWS profile \"p11\" is reached through more than 10 source_profile steps") != NULL);
+}
+
+/* A NUL escaped in the JSON would cut a key short: refused. */
+static void test_process_nul_escape(void)
+{
+	struct creds c = {0};
+	struct err e;
+	CHECK(creds_process_parse(span_str("{\"Version\":1,\"AccessKeyId\":\"AKID\\u0000rest\",\"SecretAccessKey\":\"S\"}"),
+				  &c, &e) == -1);
+	CHECK(strstr(e.msg, "\\u0000") != NULL);
+	CHECK(c.access_key == NULL);
+	/* An escaped backslash followed by u0000 is text, not a NUL. */
+	CHECK(creds_process_parse(span_str("{\"Version\":1,\"AccessKeyId\":\"A\\\\u0000\",\"SecretAccessKey\":\"S\"}"),
+				  &c, &e) == 0);
+	CHECK_STR(c.access_key, "A\\u0000");
+	creds_clear(&c);
+}
+
+/* An Expiration already past is refused with the time named; a bad
+ * SFN_AGENT_CREDENTIAL_PROCESS_TIMEOUT is refused with one sentence. */
+static void test_process_expired_and_timeout(void)
+{
+	struct creds c = {0};
+	struct err e;
+	env_reset();
+	char *script = write_file("proc-past.sh", "#!/bin/sh\necho '{\"Version\": 1, \"AccessKeyId\": \"EXP\", "
+						  "\"SecretAccessKey\": \"s\", \"Expiration\": \"2020-01-01T00:00:00Z\"}'\n");
+	chmod(script, 0700);
+	char conf[256];
+	snprintf(conf, sizeof conf, "[profile past]\ncredential_process = %s\n", script);
+	env_set("AWS_CONFIG_FILE", write_file("config-proc-past", conf));
+	env_set("AWS_PROFILE", "past");
+	CHECK(fetch(&creds_profile_provider, &c, &e, NULL) == CREDS_FAILED);
+	CHECK(strstr(e.msg, "expired at 2020-01-01T00:00:00Z") != NULL);
+	CHECK(c.access_key == NULL);
+	static const char *const bad[] = {"0", "abc", "1000", "-1", "2.5"};
+	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+		env_set("SFN_AGENT_CREDENTIAL_PROCESS_TIMEOUT", bad[i]);
+		CHECK(fetch(&creds_profile_provider, &c, &e, NULL) == CREDS_FAILED);
+		char want[128];
+		snprintf(want, sizeof want, "SFN_AGENT_CREDENTIAL_PROCESS_TIMEOUT='%s' is not valid: give whole seconds from 1 to 600", bad[i]);
+		CHECK(strstr(e.msg, want) != NULL);
+	}
+}
+
+/* The SSO cache: a CR/LF in accessToken would inject headers into
+ * GetRoleCredentials, a \u0000 would cut it short; each fault of the cache
+ * is named. */
+static void test_sso_cache_checked(void)
+{
+	struct fake f = {.handler = sso_handler};
+	struct http h = fake_http(&f);
+	struct creds c = {0};
+	struct err e;
+	const char *cache = "/tmp/creds-unit/sso-home2/.aws/sso/cache/0ad374308c5a4e22f723adf10145eafad7c4031c.json";
+	env_reset();
+	env_set("HOME", "/tmp/creds-unit/sso-home2");
+	mkdir("/tmp/creds-unit/sso-home2", 0700);
+	mkdir("/tmp/creds-unit/sso-home2/.aws", 0700);
+	mkdir("/tmp/creds-unit/sso-home2/.aws/sso", 0700);
+	mkdir("/tmp/creds-unit/sso-home2/.aws/sso/cache", 0700);
+	env_set("AWS_ENDPOINT_URL_SSO", "http://127.0.0.1:9/");
+	env_set("AWS_CONFIG_FILE",
+		write_file("config-sso2", "[profile dev]\nsso_session = my-sso\nsso_account_id = 111122223333\n"
+					  "sso_role_name = R\n[sso-session my-sso]\nsso_start_url = https://x.awsapps.com/start\n"
+					  "sso_region = eu-west-1\n"));
+	env_set("AWS_PROFILE", "dev");
+	char later[64];
+	iso(fake_now + 3600 * 1000, later, sizeof later);
+	static const struct {
+		const char *fmt, *says;
+	} bad[] = {
+	    {"{\"accessToken\":\"TOK\\r\\nX-Injected: 1\",\"expiresAt\":\"%s\"}", "outside printable ASCII (0x0d"},
+	    {"{\"accessToken\":\"TOK\\u0000X\",\"expiresAt\":\"%s\"}", "\\u0000"},
+	    {"not json %s", "is not JSON"},
+	    {"{\"expiresAt\":\"%s\"}", "has no accessToken"},
+	    {"{\"accessToken\":\"TOK\",\"expiresAt\":\"soon%s\"}", "expiresAt that is not a time"},
+	};
+	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+		FILE *fp = fopen(cache, "w");
+		CHECK(fp != NULL);
+		if (!fp)
+			return;
+		/* The format has one %s, for expiresAt. */
+		const char *mark = strstr(bad[i].fmt, "%s");
+		fprintf(fp, "%.*s%s%s", (int)(mark - bad[i].fmt), bad[i].fmt, later, mark + 2);
+		fclose(fp);
+		f.n = 0;
+		enum creds_result res = fetch(&creds_profile_provider, &c, &e, &h);
+		CHECK(res == CREDS_FAILED);
+		if (res != CREDS_FAILED || !strstr(e.msg, bad[i].says))
+			fprintf(stderr, "  case %zu: %s\n", i, e.msg);
+		CHECK(strstr(e.msg, bad[i].says) != NULL);
+		CHECK(f.n == 0);
+	}
+}
+
+/* A shared file that is a FIFO (or a directory) is refused at once, not
+ * waited on; a bad byte in a profile's keys names the profile. */
+static void test_profile_file_checks(void)
+{
+	struct creds c = {0};
+	struct err e;
+	env_reset();
+	unlink("/tmp/creds-unit/config-fifo");
+	CHECK(mkfifo("/tmp/creds-unit/config-fifo", 0600) == 0);
+	env_set("AWS_CONFIG_FILE", "/tmp/creds-unit/config-fifo");
+	CHECK(fetch(&creds_profile_provider, &c, &e, NULL) == CREDS_FAILED);
+	CHECK(strstr(e.msg, "/tmp/creds-unit/config-fifo is not a regular file") != NULL);
+	unlink("/tmp/creds-unit/config-fifo");
+	env_set("AWS_CONFIG_FILE", write_file("config-badbyte", "[profile odd]\naws_access_key_id = AK\x01X\n"
+								"aws_secret_access_key = s\n"));
+	env_set("AWS_PROFILE", "odd");
+	CHECK(fetch(&creds_profile_provider, &c, &e, NULL) == CREDS_FAILED);
+	CHECK(strstr(e.msg, "the AWS profile \"odd\"") != NULL);
+}
+
+/* A credential_process that answers and exits but leaves a child holding
+ * its stdout is done when it exits (plus a short grace), not when the
+ * child lets go. */
+static void test_process_child_holds_stdout(void)
+{
+	struct creds c = {0};
+	struct err e;
+	env_reset();
+	unlink("/tmp/creds-unit/proc-child.pid");
+	unlink("/tmp/creds-unit/proc-child.done");
+	/* The child lets go of stdout after 20 s, leaving a mark: the fetch
+	 * must have returned long before. */
+	char *script = write_file("proc-child.sh", "#!/bin/sh\n(sleep 20; touch /tmp/creds-unit/proc-child.done) 2>/dev/null &\n"
+						   "echo $! > /tmp/creds-unit/proc-child.pid\n"
+						   "echo '{\"Version\": 1, \"AccessKeyId\": \"KID\", \"SecretAccessKey\": \"s\"}'\n");
+	chmod(script, 0700);
+	char conf[256];
+	snprintf(conf, sizeof conf, "[profile child]\ncredential_process = %s\n", script);
+	env_set("AWS_CONFIG_FILE", write_file("config-proc-child", conf));
+	env_set("AWS_PROFILE", "child");
+	env_set("SFN_AGENT_CREDENTIAL_PROCESS_TIMEOUT", "3");
+	enum creds_result res = fetch(&creds_profile_provider, &c, &e, NULL);
+	if (res != CREDS_OK)
+		fprintf(stderr, "  %s\n", e.msg);
+	CHECK(res == CREDS_OK);
+	CHECK(c.access_key && strcmp(c.access_key, "KID") == 0);
+	CHECK(access("/tmp/creds-unit/proc-child.done", F_OK) != 0);
+	creds_clear(&c);
+	struct buf pid = BUF_INIT;
+	if (creds_read_file("/tmp/creds-unit/proc-child.pid", 64, &pid, &e) == 0 && atoi(buf_cstr(&pid)) > 0)
+		kill(-atoi(buf_cstr(&pid)), SIGKILL), kill(atoi(buf_cstr(&pid)), SIGKILL);
+	buf_free(&pid);
+}
+
 int main(void)
 {
 	if (mkdir("/tmp/creds-unit", 0700) != 0 && access("/tmp/creds-unit", W_OK) != 0) {
@@ -1628,5 +1843,12 @@ int main(void)
 	RUN(test_ecs_echo_redacts_token);
 	RUN(test_creds_printable_only);
 	RUN(test_answer_readers);
+	RUN(test_named_profile_never_falls_through);
+	RUN(test_chain_limit);
+	RUN(test_process_nul_escape);
+	RUN(test_process_expired_and_timeout);
+	RUN(test_sso_cache_checked);
+	RUN(test_profile_file_checks);
+	RUN(test_process_child_holds_stdout);
 	return CHECK_DONE();
 }
