@@ -4,16 +4,19 @@
 #include "base/input.h"
 #include "base/json.h"
 #include "base/log.h"
+#include "base/posix.h"
 #include "agent/arn.h"
 
 #include <cjson/cJSON.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 int ctl_usage_error(const char *cmd, const char *fmt, ...)
 {
@@ -510,4 +513,19 @@ void ctl_format_elapsed(int64_t ms, char out[32])
 		snprintf(out, 32, "%dm%02ds", (int)(s / 60), (int)(s % 60));
 	else
 		snprintf(out, 32, "%dh%02dm%02ds", (int)(s / 3600), (int)(s / 60 % 60), (int)(s % 60));
+}
+
+void cli_leave_report_mark(const char *mark, const char *operation, const char *fp)
+{
+	if (!mark || !*mark)
+		return;
+	/* Non-blocking: a mark replaced by a FIFO must not hold the agent. */
+	int fd = open(mark, O_WRONLY | O_APPEND | O_CLOEXEC | O_NONBLOCK);
+	char line[64];
+	int len = snprintf(line, sizeof line, "%s %s\n", operation, fp);
+	if (fd < 0 || write_all(fd, line, (size_t)len) != 0)
+		log_warn("cannot tell the supervising agent that %s was reported (%s): it may report again", fp,
+			 strerror(errno));
+	if (fd >= 0)
+		close(fd);
 }

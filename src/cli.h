@@ -149,4 +149,11 @@ int ctl_start_wait(const struct ctl_start_wait_config *cfg);
 /* "12.3s", "4m05s", "2h03m04s". */
 void ctl_format_elapsed(int64_t ms, char out[32]);
 
+/* After a report was delivered: run by another agent (its command or a
+ * script in it called us), leave the line "OPERATION FINGERPRINT" in the
+ * file that agent named in SFN_AGENT_REPORT_MARK (mark; NULL or "": none),
+ * so that it does not report the same token again and fail on
+ * TaskTimedOut.  A failure is one warning: the report itself went out. */
+void cli_leave_report_mark(const char *mark, const char *operation, const char *fp);
+
 #endif

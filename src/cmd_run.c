@@ -7,6 +7,7 @@
 #include "wrapper/result.h"
 #include "wrapper/supervise.h"
 #include "base/buf.h"
+#include "src/cli.h"
 #include "src/commands.h"
 #include "base/json.h"
 #include "base/log.h"
@@ -265,24 +266,6 @@ static int deliver(struct run *r, const struct report *rep, int64_t deadline)
 	return rc;
 }
 
-/* Run by another agent (ENTRYPOINT sfn-agent -- and a CMD that runs
- * sfn-agent -- job): leave the mark `send-success` leaves, so that the outer
- * agent does not report the same token again and fail on TaskTimedOut. */
-static void note_for_supervisor(const struct run *r, const char *op)
-{
-	const char *mark = sys_env(r->sys, "SFN_AGENT_REPORT_MARK");
-	if (!mark)
-		return;
-	int fd = open(mark, O_WRONLY | O_APPEND | O_CLOEXEC | O_NONBLOCK);
-	char line[64];
-	int len = snprintf(line, sizeof line, "%s %s\n", op, r->fp);
-	if (fd < 0 || write_all(fd, line, (size_t)len) != 0)
-		log_warn("cannot tell the supervising agent that %s was reported (%s): it may report again", r->fp,
-			 strerror(errno));
-	if (fd >= 0)
-		close(fd);
-}
-
 static bool reported_by_command(const struct run *r, const struct command_result *res)
 {
 	return r->token && res->report_mark.len && strstr(buf_cstr(&res->report_mark), r->fp);
@@ -404,7 +387,8 @@ int cmd_run(int argc, char **argv)
 		int delivered = deliver(&r, &rep, deadline);
 		report_stop.watching = false;
 		if (delivered == 0)
-			note_for_supervisor(&r, rep.success ? "SendTaskSuccess" : "SendTaskFailure");
+			cli_leave_report_mark(sys_env(r.sys, "SFN_AGENT_REPORT_MARK"),
+					      rep.success ? "SendTaskSuccess" : "SendTaskFailure", r.fp);
 		else if (rep.success)
 			status = 1;
 	}

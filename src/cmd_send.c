@@ -5,6 +5,7 @@
  * is set), a delivered success or failure is noted there, so that the agent
  * does not report the same token a second time. */
 #include "base/buf.h"
+#include "src/cli.h"
 #include "src/commands.h"
 #include "base/json.h"
 #include "base/log.h"
@@ -93,24 +94,6 @@ static int read_value(const char *arg, const char *what, size_t max, struct buf 
 	if (n < 0)
 		return err_set(err, "cannot read %s from %s: %s", what, path, strerror(saved));
 	return 0;
-}
-
-static void note_for_supervisor(enum send_kind kind, const char *fp)
-{
-	const char *mark = getenv("SFN_AGENT_REPORT_MARK");
-	if (!mark || !*mark || kind == SEND_HEARTBEAT)
-		return;
-	int fd = open(mark, O_WRONLY | O_APPEND | O_CLOEXEC);
-	if (fd < 0) {
-		log_warn("cannot tell the supervising agent that %s was reported (%s): it may report again",
-			 fp, strerror(errno));
-		return;
-	}
-	char line[64];
-	int len = snprintf(line, sizeof line, "%s %s\n", op_names[kind], fp);
-	if (write_all(fd, line, (size_t)len) != 0)
-		log_warn("cannot tell the supervising agent that %s was reported: it may report again", fp);
-	close(fd);
 }
 
 static int cmd_send(enum send_kind kind, int argc, char **argv)
@@ -255,7 +238,8 @@ static int cmd_send(enum send_kind kind, int argc, char **argv)
 
 	if (rc == 0) {
 		log_info("%s delivered for %s", op_names[kind], fp);
-		note_for_supervisor(kind, fp);
+		if (kind != SEND_HEARTBEAT)
+			cli_leave_report_mark(getenv("SFN_AGENT_REPORT_MARK"), op_names[kind], fp);
 		status = 0;
 	} else if (reply.outcome == SFN_NO_CREDENTIALS) {
 		/* Not sent at all: the chain's sentence once, as the run mode
