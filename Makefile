@@ -32,7 +32,7 @@ LIB_OBJS  := $(LIB_SRCS:%.c=$(O)/%.o)
 UNIT_SRCS := $(sort $(wildcard tests/unit/test_*.c))
 UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(O)/tests/%)
 
-.PHONY: all test unit asan asan-test static dist demo demo-deps bench check-deps clean layers mutants
+.PHONY: all test unit asan asan-test static dist demo demo-deps bench check-deps clean layers mutants mutants-apply
 all: $(BIN)
 
 $(BIN): $(OBJS)
@@ -74,6 +74,10 @@ demo-deps:
 layers:
 	@scripts/layers.sh
 
+# Every deliberate breakage in tests/mutants/ still applies to today's code.
+mutants-apply:
+	@scripts/mutants.sh --check
+
 # Every test, in one run that ends "N passed, M failed": the unit tests built
 # normally and with sanitizers, each fuzz target for FUZZ_SECONDS, and the
 # integration suite against the development, static and sanitized binaries,
@@ -81,7 +85,7 @@ layers:
 SAN_ENV := ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
 # The arm64 binary (cross-built, its libraries once into the shared cache) and what `make dist`
 # ships are built before the run; the arm64 run goes under qemu-aarch64-static.
-test: check-deps layers $(BIN) unit fuzz-units asan static dist
+test: check-deps layers mutants-apply $(BIN) unit fuzz-units asan static dist
 	@$(SAN_ENV) $(PYTHON) tests/run.py --unit-dir $(O)/tests --unit-dir asan=$(ASAN_O)/tests \
 		--bin $(abspath $(BIN)) --bin static=$(abspath dist/sfn-agent) \
 		--bin asan=$(abspath $(ASAN_O)/sfn-agent) --bin arm64=$(abspath dist/arm64/sfn-agent)

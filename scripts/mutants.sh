@@ -10,9 +10,28 @@
 # unit tests rebuilt (only what changed), the named tests run, the mutant reverted.  One line a
 # mutant, then a summary.  Exit 1 when a mutant survives or no longer applies.
 #   scripts/mutants.sh [NAME...]     only these mutants (file names without .patch)
+#   scripts/mutants.sh --check       only check that each one still applies
 set -u
 cd "$(dirname "$0")/.." || exit 2
 root=$(pwd)
+
+# --check: only that every mutant still has its header and applies to the tree as it is (part of
+# make test, so that a change which moves the code a mutant breaks cannot leave it behind).
+if [ "${1:-}" = --check ]; then
+	bad=0 n=0
+	for p in tests/mutants/*.patch; do
+		n=$((n + 1))
+		if ! grep -q '^# catches: ' "$p"; then
+			echo "mutants: $p has no '# catches:' line"
+			bad=1
+		elif ! git apply --check "$p" 2>/dev/null; then
+			echo "mutants: $p no longer applies: make the same breakage on today's code and write it again"
+			bad=1
+		fi
+	done
+	[ "$bad" = 0 ] && echo "mutants: all $n apply"
+	exit "$bad"
+fi
 work=$(mktemp -d "${TMPDIR:-/tmp}/sfn-mutants.XXXXXX") || exit 2
 trap 'rm -rf "$work"' EXIT INT TERM
 tree=$work/tree
