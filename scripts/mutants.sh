@@ -72,8 +72,9 @@ for p in "$@"; do
 	fi
 	if ! { make -C "$tree" -s -j"$(nproc)" sfn-agent unit >"$work/build.log" 2>&1 &&
 		{ [ "$bin" = "$tree/sfn-agent" ] || make -C "$tree" -s static >>"$work/build.log" 2>&1; }; }; then
-		printf '%-40s caught by the build (%s)\n' "$name" "$(grep -m1 error "$work/build.log")"
-		caught=$((caught + 1))
+		# A breakage the compiler refuses tests nothing: write it so that it builds.
+		printf '%-40s DOES NOT BUILD: %s\n' "$name" "$(grep -m1 error "$work/build.log")"
+		broken=$((broken + 1))
 	elif (cd "$tree" && python3 tests/run.py --bin "$bin" --unit-dir "$tree/build/dev/tests" \
 		-k "$pattern") >"$work/run.log" 2>&1; then
 		printf '%-40s SURVIVED: %s passed with the mutant (%s)\n' "$name" "$pattern" "$(tail -n 1 "$work/run.log")"
