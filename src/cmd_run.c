@@ -40,6 +40,7 @@ struct run {
 	char *task_arn;
 	bool token_lost;
 	int hb_failures;       /* consecutive transient heartbeat failures */
+	int64_t hb_due;        /* when the next regular heartbeat is due (monotonic ms) */
 };
 
 /* A SIGTERM or SIGINT while the final report is retried (the command has
@@ -123,7 +124,15 @@ static int64_t heartbeat_tick(void *ctx, int64_t now, bool *stop)
 {
 	struct run *r = ctx;
 	struct sfn_reply reply = { 0 };
-	int64_t next = now + jitter(r, r->opt.heartbeat_ms);
+	/* Each regular heartbeat is due a jittered period after the last one was
+	 * due, not after the loop got round to it: the loop's delays then do not
+	 * add up period after period.  A retry fires before that and leaves it. */
+	if (now >= r->hb_due) {
+		r->hb_due += jitter(r, r->opt.heartbeat_ms);
+		if (r->hb_due <= now) /* far behind (a long call): start afresh */
+			r->hb_due = now + jitter(r, r->opt.heartbeat_ms);
+	}
+	int64_t next = r->hb_due;
 
 	if (sfn_send_heartbeat(r->sfn, r->token, now + HEARTBEAT_CALL_MS, &reply) == 0) {
 		log_debug("heartbeat sent for %s", r->fp);
@@ -350,7 +359,7 @@ int cmd_run(int argc, char **argv)
 		.stderr_keep = SUPERVISE_STDERR_KEEP,
 	};
 	if (r.token && r.opt.heartbeat_ms)
-		sc.tick.next_ms = r.sys->mono_ms() + jitter(&r, r.opt.heartbeat_ms);
+		sc.tick.next_ms = r.hb_due = r.sys->mono_ms() + jitter(&r, r.opt.heartbeat_ms);
 	struct result_policy pol = {
 		.output_mode = r.opt.output,
 		.error_name = r.opt.error_name,
